@@ -1,0 +1,4 @@
+"""The ``atelier`` command-line client: submit and follow checkpoints over the REST API.
+
+Depends on no Django and no torch.
+"""

@@ -1,0 +1,1 @@
+"""Competitions, phases, image sets, metric configuration, participation, teams."""

@@ -1,0 +1,1 @@
+"""Submissions, their states and scores."""

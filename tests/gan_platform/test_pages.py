@@ -1,0 +1,31 @@
+"""The front page and the admin login are served."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_front_page_names_the_site(client):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert "<h1>Atelier</h1>" in response.content.decode()
+
+
+def test_the_admin_login_page_is_served(client):
+    response = client.get("/admin/login/")
+
+    assert response.status_code == 200
+    assert 'name="password"' in response.content.decode()
+
+
+def test_private_files_have_no_url(client, settings):
+    # given a private file on disk (checkpoints, hidden sets, outputs live there)
+    (settings.PRIVATE_ROOT / "secret.txt").write_text("hidden")
+    try:
+        for url in ("/private/secret.txt", "/media/../private/secret.txt", "/var/private/secret.txt"):
+            assert client.get(url).status_code == 404, url
+    finally:
+        (settings.PRIVATE_ROOT / "secret.txt").unlink()

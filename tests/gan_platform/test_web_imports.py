@@ -1,0 +1,55 @@
+"""The web tier never imports torch or gan_core: a web server starts without them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support.processes import REPO_ROOT
+
+PROBE = r"""
+import importlib, json, pkgutil, sys
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+imported = []
+import gan_platform.urls  # noqa: F401
+imported.append("gan_platform.urls")
+for app in ("competitions", "submissions", "scoring"):
+    package = importlib.import_module(app)
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in {"tests", "management", "migrations"}:
+            continue
+        if info.name.startswith("worker"):
+            continue  # worker-only modules (scoring.worker*) run gan_core; tasks import them lazily
+        importlib.import_module(f"{app}.{info.name}")
+        imported.append(f"{app}.{info.name}")
+from django.test import Client
+response = Client().get("/", HTTP_HOST="localhost")
+heavy = sorted(name for name in sys.modules if name == "torch" or name.startswith(("torch.", "gan_core", "torchvision")))
+print(json.dumps({"imported": imported, "heavy": heavy, "status": response.status_code}))
+"""
+
+
+def test_importing_the_web_side_does_not_import_torch_or_gan_core(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO_ROOT,
+        env={
+            "DJANGO_SETTINGS_MODULE": "gan_platform.settings",
+            "PATH": "/usr/bin:/bin",
+            "ATELIER_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert "gan_platform.urls" in report["imported"]
+    assert any(name.startswith("competitions.views") for name in report["imported"])
+    assert report["status"] == 200, "the front page must render in the probe"
+    assert report["heavy"] == [], f"the web side imported {report['heavy']}"

@@ -1,0 +1,131 @@
+"""Real processes for tests: Celery workers on the configured broker, free ports.
+
+A worker started here uses the database the test run uses (the test database,
+not the development one) and listens on a queue of its own, so a demo worker
+running on the same machine never takes a test's messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.db import connection
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL that points a child process at the database this test run uses."""
+    settings_dict = connection.settings_dict
+    name = settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(name).resolve()}"
+    if connection.vendor == "postgresql":
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{credentials}{host}:{port}/{name}"
+    raise NotImplementedError(f"no child-process URL for database vendor {connection.vendor!r}")
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.update(overrides)
+    return env
+
+
+@contextlib.contextmanager
+def celery_worker(
+    *, queues: list[str] | None = None, extra_args: list[str] | None = None, **env: str
+) -> Iterator[dict]:
+    """Start ``celery worker`` as a real child process; yield its queue names and process.
+
+    Stops it with SIGTERM (then SIGKILL) on exit. The worker's log goes to a
+    file whose path is in the yielded dict, and is printed when the block fails.
+    """
+    queue_names = queues or [f"test-{uuid.uuid4().hex[:12]}"]
+    log_path = REPO_ROOT / "var" / f"test-worker-{uuid.uuid4().hex[:8]}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "gan_platform",
+        "worker",
+        "--queues",
+        ",".join(queue_names),
+        "--concurrency",
+        "1",
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        f"test-{uuid.uuid4().hex[:8]}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        *(extra_args or []),
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=child_environment(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    info = {"queues": queue_names, "process": process, "log_path": log_path}
+    try:
+        yield info
+    except BaseException:
+        print(f"--- worker log {log_path} ---\n{log_path.read_text(errors='replace')[-5000:]}")
+        raise
+    finally:
+        stop_process_group(process)
+        log_path.unlink(missing_ok=True)
+
+
+def stop_process_group(process: subprocess.Popen, *, timeout: float = 20.0) -> int:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    return process.returncode
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
