@@ -1,1 +1,136 @@
-"""Submissions, their states and scores."""
+"""Submissions, their states and scores.
+
+State changes happen only through conditional UPDATEs in ``scoring.services``
+and ``submissions.services`` (``filter(pk=..., state=...).update(...)``), never
+by saving a loaded row: two workers, or a worker and the reconciler, can hold
+the same submission at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from gan_platform.storages import private_storage
+
+
+def checkpoint_path(instance: Submission, filename: str) -> str:
+    return f"submissions/{instance.phase_id}/{uuid.uuid4().hex}/checkpoint"
+
+
+class Submission(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        VALIDATING = "validating", "Validating"
+        GENERATING = "generating", "Generating"
+        SCORING = "scoring", "Scoring"
+        SCORED = "scored", "Scored"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    RUNNING_STATES = (State.VALIDATING, State.GENERATING, State.SCORING)
+    UNFINISHED_STATES = (State.QUEUED, *RUNNING_STATES)
+    FINISHED_STATES = (State.SCORED, State.FAILED, State.CANCELLED)
+
+    class Format(models.TextChoices):
+        SAFETENSORS = "safetensors", "safetensors (reference architecture)"
+        ONNX = "onnx", "ONNX"
+
+    MAX_ATTEMPTS = 3
+
+    phase = models.ForeignKey("competitions.Phase", on_delete=models.PROTECT, related_name="submissions")
+    team = models.ForeignKey(
+        "competitions.Team", on_delete=models.PROTECT, related_name="submissions", null=True, blank=True
+    )
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    file = models.FileField(storage=private_storage, upload_to=checkpoint_path, max_length=255)
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=16, choices=Format.choices)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    description = models.CharField(max_length=500, blank=True)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True, help_text="Participant-safe: shown to the submitter.")
+    failure_detail = models.TextField(blank=True, help_text="Organizers only: logs and tracebacks.")
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the task was last sent.")
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    is_final = models.BooleanField(default=False, help_text="Selected by the team for the private leaderboard.")
+    is_baseline = models.BooleanField(default=False, help_text="Shown on the leaderboard and marked; not ranked.")
+    counts_against_quota = models.BooleanField(
+        default=True, help_text="False when the platform, not the participant, made it fail."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["phase", "state"], name="submission_phase_state"),
+            models.Index(fields=["team", "created_at"], name="submission_team_created"),
+            models.Index(fields=["state", "lease_expires_at"], name="submission_state_lease"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(team__isnull=False) | Q(is_baseline=True), name="submission_has_team_unless_baseline"
+            ),
+            models.CheckConstraint(condition=Q(attempts__lte=10), name="submission_attempts_bounded"),
+            models.CheckConstraint(
+                condition=~Q(state__in=["validating", "generating", "scoring"]) | Q(lease_token__isnull=False),
+                name="submission_running_has_lease",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.original_name} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+    def work_prefix(self) -> str:
+        """Private-storage folder of this submission's outputs (never served by URL)."""
+        return f"submissions/{self.phase_id}/outputs/{self.pk}"
+
+    def preview_output_name(self, image_name: str) -> str:
+        return f"{self.work_prefix()}/preview/{image_name.rsplit('.', 1)[0]}.png"
+
+
+class Score(models.Model):
+    class Split(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="scores")
+    split = models.CharField(max_length=8, choices=Split.choices)
+    metric = models.CharField(max_length=32)
+    value = models.FloatField()
+    interval_low = models.FloatField(null=True, blank=True)
+    interval_high = models.FloatField(null=True, blank=True)
+    calibrated = models.BooleanField(help_text="False when random-initialised feature networks computed it.")
+    preprocessing_mode = models.CharField(max_length=32)
+    gan_core_version = models.CharField(max_length=32)
+    network_digests = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["submission", "split", "metric"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "split", "metric"], name="score_unique_per_metric"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id} {self.split} {self.metric}={self.value:.4g}"
