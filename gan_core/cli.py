@@ -13,6 +13,7 @@ import importlib
 import gan_core
 
 COMMAND_MODULES = (
+    "gan_core.commands.weights",  # weights status, weights fetch
     "gan_core.commands.checkpoints",  # export, check
 )
 

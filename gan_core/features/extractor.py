@@ -1,0 +1,90 @@
+"""What every feature network shares: the weights mode and the extractor protocol."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from gan_core import weights as weights_registry
+from gan_core.images import PreprocessMode
+
+
+class WeightsMode(enum.StrEnum):
+    """Where a network's weights come from.
+
+    ``PRETRAINED`` (the default everywhere) loads the registered, digest-verified files and
+    fails with :class:`gan_core.weights.WeightsError` when they are missing. ``RANDOM`` is a
+    seeded, deterministic initialisation for tests and an explicitly flagged offline demo; its
+    extractors report ``calibrated=False`` and ``weights_sha256=None``, and no score computed
+    with them may be shown as comparable.
+    """
+
+    PRETRAINED = "pretrained"
+    RANDOM = "random"
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """A network that turns images into one feature vector each.
+
+    Calling it with uint8 RGB images (a sequence of ``(3, H, W)`` tensors, sizes may differ, or
+    one ``(N, 3, H, W)`` tensor) returns ``(N, dims)`` float64 on the CPU; it resizes and scales
+    the images itself, as its ``mode`` says.
+    """
+
+    name: str
+    dims: int
+    mode: PreprocessMode
+    weights_sha256: str | None
+    calibrated: bool
+    device: torch.device
+
+    def __call__(self, images: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor: ...
+
+
+def check_uint8_images(images: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+    """Validate uint8 RGB input and return it as a list of ``(3, H, W)`` tensors (views, no copy)."""
+    if isinstance(images, torch.Tensor):
+        if images.dim() != 4:
+            raise ValueError(f"Expected images as (N, 3, H, W) uint8, got a tensor of shape {tuple(images.shape)}.")
+        items = list(images.unbind(0))
+    else:
+        items = list(images)
+    for index, image in enumerate(items):
+        if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8:
+            kind = image.dtype if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(
+                f"Image {index} is {kind}, expected uint8 RGB; convert generator outputs with "
+                "gan_core.images.to_uint8 first."
+            )
+        if image.dim() != 3 or image.shape[0] != 3 or image.shape[1] < 1 or image.shape[2] < 1:
+            raise ValueError(f"Image {index} has shape {tuple(image.shape)}, expected (3, H, W) RGB.")
+    return items
+
+
+def combined_digest(digests: Sequence[str]) -> str:
+    """One SHA-256 identity for a network built from several weight files, in a fixed order."""
+    return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
+
+
+def load_weights_into(network: nn.Module, state_dict: dict[str, torch.Tensor], name: str, *, prefix: str = "") -> None:
+    """Load the registered file ``name``'s ``state_dict`` into ``network`` strictly.
+
+    With ``prefix`` (e.g. ``"features."``) only the keys under it are used, with it removed.
+    A file that does not fit raises :class:`gan_core.weights.WeightsError`.
+    """
+    if prefix:
+        state_dict = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+    try:
+        network.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        entry = weights_registry.REGISTRY[name]
+        raise weights_registry.WeightsError(
+            f"Weights file {entry.filename} ({name}) does not fit the network ({str(error).splitlines()[0]}). "
+            f"Delete it and run `{entry.fetch_command}` (source: {entry.url})."
+        ) from error

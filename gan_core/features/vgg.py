@@ -1,0 +1,152 @@
+"""VGG-19 feature taps for content and Gram-matrix style distances (Gatys et al.).
+
+The network is torchvision's ``vgg19().features``. A tap named ``convB_L`` is the output of the
+ReLU that follows that convolution (block ``B``, layer ``L``), as in Gatys et al.'s Caffe model
+where ReLU runs in place on the convolution's output. Inputs are ImageNet-normalised inside
+(mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225 on [0, 1]); images are not resized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models.vgg import cfgs as tv_vgg_configurations
+from torchvision.models.vgg import make_layers as tv_vgg_make_layers
+
+from gan_core import weights as weights_registry
+from gan_core.devices import choose_batch_size, exact_inference, select_device
+from gan_core.features.extractor import WeightsMode, load_weights_into
+from gan_core.features.initialisation import initialise_randomly
+
+#: Registry name of the pretrained weights.
+WEIGHTS_NAME = "vgg19"
+
+#: Index of each convolution in torchvision's ``vgg19().features``; its tap is index + 1 (the ReLU).
+LAYER_INDEX: dict[str, int] = {
+    "conv1_1": 0,
+    "conv1_2": 2,
+    "conv2_1": 5,
+    "conv2_2": 7,
+    "conv3_1": 10,
+    "conv3_2": 12,
+    "conv3_3": 14,
+    "conv3_4": 16,
+    "conv4_1": 19,
+    "conv4_2": 21,
+    "conv4_3": 23,
+    "conv4_4": 25,
+    "conv5_1": 28,
+    "conv5_2": 30,
+    "conv5_3": 32,
+    "conv5_4": 34,
+}
+
+#: Content layer (Gatys et al.).
+CONTENT_LAYER = "conv4_2"
+#: Style layers (Gatys et al.).
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+#: The taps returned by default: the style layers and the content layer.
+DEFAULT_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def vgg19_features() -> nn.Sequential:
+    """An untrained torchvision ``vgg19().features`` (37 modules; ReLUs not in place), built without
+    the 120 M-parameter classifier that the features never use."""
+    features = tv_vgg_make_layers(tv_vgg_configurations["E"], batch_norm=False)
+    for module in features:
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    return features
+
+
+class VGGTaps:
+    """VGG-19 activations at named layers.
+
+    ``taps(images)``: uint8 ``(N, 3, H, W)`` RGB -> ``{layer: (N, C, H', W') float32 on the CPU}``
+    for every layer in ``layers``, with ``C`` and ``H'`` as the layer gives them (conv1_1: 64 at
+    full size; conv2_1: 128 at 1/2; conv3_1: 256 at 1/4; conv4_x: 512 at 1/8; conv5_1: 512 at 1/16).
+    """
+
+    def __init__(
+        self,
+        features: nn.Sequential,
+        *,
+        layers: Sequence[str] = DEFAULT_LAYERS,
+        weights_sha256: str | None,
+        calibrated: bool,
+        device: torch.device | str | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        _check_layers(layers)
+        self.layers = tuple(layers)
+        self.weights_sha256 = weights_sha256
+        self.calibrated = calibrated
+        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.batch_size = batch_size
+        last = max(LAYER_INDEX[layer] for layer in self.layers) + 1
+        self._features = features[: last + 1].eval().to(self.device, memory_format=torch.channels_last)
+        self._features.requires_grad_(False)
+        self._tap_at = {LAYER_INDEX[layer] + 1: layer for layer in self.layers}
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def __repr__(self) -> str:
+        return f"VGGTaps(layers={self.layers}, calibrated={self.calibrated}, device={str(self.device)!r})"
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("VGGTaps expects uint8 images of shape (N, 3, H, W); use gan_core.images.to_uint8.")
+        if images.shape[1] != 3:
+            raise ValueError(f"VGGTaps expects RGB images (N, 3, H, W), got shape {tuple(images.shape)}.")
+        count, _, height, width = images.shape
+        step = self.batch_size or choose_batch_size(device=self.device, bytes_per_item=height * width * 64 * 4 * 8)
+        parts: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
+        with exact_inference(self.device):
+            for start in range(0, count, step):
+                x = images[start : start + step].to(self.device).float() / 255
+                x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
+                for index, module in enumerate(self._features):
+                    x = module(x)
+                    if index in self._tap_at:
+                        parts[self._tap_at[index]].append(x.to("cpu", torch.float32).contiguous())
+        return {layer: torch.cat(parts[layer]) for layer in self.layers}
+
+
+def vgg19_taps(
+    *,
+    weights: WeightsMode = WeightsMode.PRETRAINED,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    layers: Sequence[str] = DEFAULT_LAYERS,
+    batch_size: int | None = None,
+) -> VGGTaps:
+    """VGG-19 taps with the verified torchvision ImageNet weights, or a seeded random network
+    (``WeightsMode.RANDOM``: ``calibrated=False``, ``weights_sha256=None``)."""
+    _check_layers(layers)
+    features = vgg19_features()
+    weights = WeightsMode(weights)
+    sha256: str | None = None
+    if weights is WeightsMode.PRETRAINED:
+        state_dict, sha256 = weights_registry.load_state_dict(WEIGHTS_NAME)
+        load_weights_into(features, state_dict, WEIGHTS_NAME, prefix="features.")
+    else:
+        initialise_randomly(features, seed)
+    return VGGTaps(
+        features,
+        layers=layers,
+        weights_sha256=sha256,
+        calibrated=weights is WeightsMode.PRETRAINED,
+        device=device,
+        batch_size=batch_size,
+    )
+
+
+def _check_layers(layers: Sequence[str]) -> None:
+    unknown = [layer for layer in layers if layer not in LAYER_INDEX]
+    if unknown or not layers:
+        raise ValueError(f"Unknown VGG-19 layer(s) {unknown}; choose from {', '.join(LAYER_INDEX)}.")

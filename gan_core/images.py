@@ -1,0 +1,211 @@
+"""The image pipeline: one decode path, preprocessing modes, generator outputs to uint8.
+
+Every image a metric sees goes through :func:`load_image` (files) or :func:`to_uint8`
+(generator outputs): both give ``(3, H, W)`` uint8 RGB, exactly what a saved 8-bit PNG
+holds, so scoring a folder and scoring a generator's tensors agree.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: The largest image, in pixels, that is decoded (40 megapixels, e.g. 8000 x 5000). Pillow's
+#: default (89.5 MP, with only a warning below twice that) is replaced by this real maximum,
+#: and Pillow's decompression-bomb warning is turned into an :class:`ImageError`.
+MAX_IMAGE_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+#: File suffixes (lower case, with the dot) that :func:`list_images` picks up.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+
+#: Threads that decode images ahead of the consumer in :func:`iter_image_batches`.
+DECODE_THREADS = 2
+
+_CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"
+
+
+class PreprocessMode(enum.StrEnum):
+    """How images are resized and scaled for the FID Inception network (stored with every score).
+
+    ``CLEAN`` is clean-fid's ``mode="clean"``: PIL bicubic resize to 299 x 299 per channel on
+    float32 values in [0, 255], clipped to [0, 255] and not re-quantised, then ``(x - 128) / 128``.
+    ``LEGACY_PYTORCH`` is pytorch-fid's: ``F.interpolate(bilinear, align_corners=False)`` without
+    antialiasing on [0, 1] floats, then ``2x - 1``. Scores from different modes are not comparable.
+    """
+
+    CLEAN = "clean"
+    LEGACY_PYTORCH = "legacy-pytorch"
+
+
+class ImageError(ValueError):
+    """An image file (or folder of them) that cannot be used; the message names it and what to do."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The supported image files directly inside ``folder``, sorted by name.
+
+    Sub-folders are not searched; hidden files (names starting with ``.``) are skipped.
+    Raises :class:`ImageError` when the folder does not exist or holds no image file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"{folder}: not a folder. Pass a folder that holds the images (PNG, JPEG, ...).")
+    paths = sorted(
+        path
+        for path in folder.iterdir()
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+    )
+    if not paths:
+        allowed = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise ImageError(f"{folder}: no image files found. Put images with one of these suffixes in it: {allowed}.")
+    return paths
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """Decode one image file to ``(3, H, W)`` uint8 RGB in [0, 255].
+
+    EXIF orientation is applied. Palette, greyscale, alpha and CMYK images are converted to RGB
+    (alpha is dropped, as pytorch-fid and clean-fid do with ``convert("RGB")``); 16-bit greyscale
+    is scaled to 8 bits (``round(v / 257)``) rather than clipped. Images above
+    :data:`MAX_IMAGE_PIXELS` and unreadable files raise :class:`ImageError`.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise _too_large(path, width, height)
+                image.load()
+                rgb = _to_rgb(ImageOps.exif_transpose(image), path)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageError(
+            f"{path}: refused as a possible decompression bomb ({error}). "
+            f"Images may have at most {MAX_IMAGE_PIXELS:,} pixels; resize it and try again."
+        ) from error
+    except FileNotFoundError as error:
+        raise ImageError(f"{path}: no such file. Check the path, or list the folder again.") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, ImageError):
+            raise
+        raise ImageError(
+            f"{path}: cannot be decoded as an image ({error}). Re-save it as PNG or JPEG, or remove it."
+        ) from error
+    array = np.asarray(rgb, dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def iter_image_batches(
+    paths: Sequence[Path], batch_size: int, *, threads: int = DECODE_THREADS
+) -> Iterator[list[torch.Tensor]]:
+    """Yield the images of ``paths`` in order, as lists of at most ``batch_size`` ``(3, H, W)`` uint8 tensors.
+
+    Sizes may differ within a batch. The next batch is decoded by ``threads`` background threads
+    while the current one is used, so at most two batches are held in memory.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    paths = list(paths)
+    if not paths:
+        return
+    chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="gan_core-decode") as pool:
+        pending: list[Future[torch.Tensor]] = [pool.submit(load_image, path) for path in chunks[0]]
+        for index in range(len(chunks)):
+            current = pending
+            if index + 1 < len(chunks):
+                pending = [pool.submit(load_image, path) for path in chunks[index + 1]]
+            try:
+                batch = [future.result() for future in current]
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+            yield batch
+
+
+def to_uint8(x: torch.Tensor, *, value_range: tuple[float, float]) -> tuple[torch.Tensor, int]:
+    """Turn generator outputs into the uint8 images a saved PNG would hold.
+
+    ``x`` is float ``(N, 3, H, W)`` (any shape works) whose nominal range is ``value_range``
+    (e.g. ``(-1.0, 1.0)`` for tanh outputs). Values are mapped to [0, 1], clamped, scaled by 255
+    and rounded half up (``floor(v * 255 + 0.5)``, as ``torchvision.utils.save_image`` does); never
+    truncated or wrapped, so 1.2 in a [0, 1] range becomes 255, not 50.
+
+    Returns ``(images, clamped)``: uint8 tensor of ``x``'s shape on ``x``'s device, and the number
+    of values that fell outside ``value_range``. Non-finite values raise ``ValueError``.
+    """
+    low, high = float(value_range[0]), float(value_range[1])
+    if not high > low:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}.")
+    if not torch.is_floating_point(x):
+        raise ValueError(f"to_uint8 expects a floating-point tensor, got {x.dtype}; uint8 images need no conversion.")
+    non_finite = int((~torch.isfinite(x)).sum())
+    if non_finite:
+        raise ValueError(
+            f"{non_finite} of {x.numel()} values are NaN or infinite; the generator output is invalid "
+            "and cannot be turned into images."
+        )
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    unit = (x.to(compute_dtype) - low) / (high - low)
+    clamped = int(((unit < 0) | (unit > 1)).sum())
+    images = torch.floor(unit.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8)
+    return images, clamped
+
+
+def content_hash(paths: Sequence[Path]) -> str:
+    """The dataset's identity: SHA-256 hex over the files' relative names and bytes.
+
+    Names are taken relative to the files' common folder and sorted, so the hash does not
+    depend on listing order but changes when any file's name or content changes.
+    """
+    paths = [Path(path) for path in paths]
+    if not paths:
+        raise ImageError("content_hash needs at least one file; the image list is empty.")
+    absolute = [Path(os.path.abspath(path)) for path in paths]  # normalised, symlinks kept (their names count)
+    root = Path(os.path.commonpath([path.parent for path in absolute]))
+    named = sorted((path.relative_to(root).as_posix(), path) for path in absolute)
+    digest = hashlib.sha256(_CONTENT_HASH_VERSION)
+    for name, path in named:
+        encoded = name.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _too_large(path: Path, width: int, height: int) -> ImageError:
+    return ImageError(
+        f"{path}: {width} x {height} = {width * height:,} pixels is above the limit of {MAX_IMAGE_PIXELS:,} "
+        "(refused as a possible decompression bomb); resize it and try again."
+    )
+
+
+def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; 16/32-bit integer greyscale is scaled, not clipped."""
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.floor(np.clip(values, 0, 65535) / 257.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        raise ImageError(
+            f"{path}: floating-point images (Pillow mode F) have no defined range. Save it as an 8-bit PNG."
+        )
+    return image.convert("RGB")
