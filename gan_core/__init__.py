@@ -7,3 +7,15 @@ platform does.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "score"]
+
+
+def __getattr__(name: str):
+    # ``gan_core.score`` is imported on first use: importing ``gan_core`` (or
+    # ``gan_core.stats``, which needs only numpy) must not pull in torch.
+    if name == "score":
+        from gan_core.scoring import score
+
+        return score
+    raise AttributeError(f"module 'gan_core' has no attribute {name!r}")

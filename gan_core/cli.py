@@ -14,6 +14,7 @@ import gan_core
 
 COMMAND_MODULES = (
     "gan_core.commands.weights",  # weights status, weights fetch
+    "gan_core.commands.scoring",  # score, stats
     "gan_core.commands.checkpoints",  # export, check
 )
 

@@ -1,0 +1,154 @@
+"""``python -m gan_core score`` and ``python -m gan_core stats``.
+
+``score`` prints the JSON of ``gan_core.scoring.score``; ``stats`` writes a folder's Inception
+statistics to ``.npz`` with their metadata. Errors print one line (``error: ...`` with what to do)
+on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gan_core.devices import DeviceError
+from gan_core.features import WeightsMode
+from gan_core.images import ImageError, PreprocessMode
+from gan_core.stats import StatisticsError
+
+EXIT_USAGE = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``score`` and ``stats``."""
+    score = subparsers.add_parser(
+        "score",
+        help="score generated images (FID, KID, MiFID, LPIPS, content, SSIM, Gram, ArtFID) and print JSON",
+        description="Score a folder of generator outputs against a style folder; paired metrics compare each "
+        "output with the content image of the same name (suffix may differ).",
+    )
+    score.add_argument("--outputs", type=Path, required=True, help="folder of generated images")
+    score.add_argument("--style", type=Path, required=True, help="folder of style (reference) images")
+    score.add_argument("--content", type=Path, help="folder of the content inputs (for lpips, content, ssim, artfid)")
+    score.add_argument(
+        "--metrics", default="fid", help="comma-separated: fid,kid,mifid,lpips,content,ssim,gram,artfid (default fid)"
+    )
+    score.add_argument(
+        "--dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="Inception feature dimensions"
+    )
+    _add_network_arguments(score)
+    score.add_argument("--cache", type=Path, help="folder that keeps the style set's statistics between runs")
+    score.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples (0: no intervals)")
+    score.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default 0.95)")
+    score.add_argument("--per-image", action="store_true", help="include per-image values in the JSON")
+    score.add_argument("-o", "--output", type=Path, help="write the JSON here instead of printing it")
+    score.set_defaults(func=run_score)
+
+    stats = subparsers.add_parser(
+        "stats",
+        help="compute a folder's Inception feature statistics (.npz with metadata)",
+        description="Stream a folder of images through the FID Inception network and save mean, covariance and "
+        "metadata (network, weights digest, mode, count, content hash) as .npz.",
+    )
+    stats.add_argument("folder", type=Path, help="folder of images")
+    stats.add_argument("-o", "--output", type=Path, required=True, help="the .npz file to write")
+    stats.add_argument(
+        "--dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="Inception feature dimensions"
+    )
+    _add_network_arguments(stats)
+    stats.set_defaults(func=run_stats)
+
+
+def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mode",
+        default=PreprocessMode.CLEAN.value,
+        choices=[mode.value for mode in PreprocessMode],
+        help="Inception preprocessing (default clean); scores from different modes are not comparable",
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="random-initialised networks (tests and offline demos only: the result says calibrated: false)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of random weights, KID subsets and bootstrap")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: $ATELIER_DEVICE, else auto)")
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _weights_mode(args: argparse.Namespace) -> WeightsMode:
+    return WeightsMode.RANDOM if args.random_weights else WeightsMode.PRETRAINED
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from gan_core.weights import WeightsError
+
+    return (ImageError, StatisticsError, WeightsError, DeviceError, ValueError)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from gan_core.scoring import Bootstrap, score
+
+    try:
+        report = score(
+            outputs=args.outputs,
+            style=args.style,
+            content=args.content,
+            metrics=args.metrics,
+            mode=PreprocessMode(args.mode),
+            weights=_weights_mode(args),
+            seed=args.seed,
+            cache_dir=args.cache,
+            device=args.device,
+            bootstrap=Bootstrap(resamples=args.bootstrap, confidence=args.confidence),
+            dims=args.dims,
+        )
+    except _known_errors() as error:
+        return _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+    if not args.per_image:
+        report.pop("per_image", None)
+    text = json.dumps(report, indent=2, sort_keys=False)
+    if args.output is not None:
+        args.output.write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from gan_core.features import inception
+    from gan_core.images import content_hash, list_images
+    from gan_core.scoring import compute_stats
+    from gan_core.stats import StatsMetadata, save_stats
+
+    try:
+        paths = list_images(args.folder)
+        extractor = inception(
+            mode=PreprocessMode(args.mode),
+            dims=args.dims,
+            weights=_weights_mode(args),
+            seed=args.seed,
+            device=args.device,
+        )
+        stats = compute_stats(paths, extractor)
+        metadata = StatsMetadata(
+            network=extractor.name,
+            weights_sha256=extractor.weights_sha256,
+            mode=PreprocessMode(args.mode).value,
+            count=stats.count,
+            content_hash=content_hash(paths),
+            calibrated=bool(extractor.calibrated),
+        )
+        save_stats(args.output, stats, metadata)
+    except _known_errors() as error:
+        return _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+    print(
+        f"wrote {args.output}: {stats.count} images, {extractor.name}, mode {metadata.mode}, "
+        f"calibrated {str(metadata.calibrated).lower()}"
+    )
+    return 0
