@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "gan_core.commands.weights",  # weights status, weights fetch
     "gan_core.commands.scoring",  # score, stats
     "gan_core.commands.checkpoints",  # export, check
+    "gan_core.commands.training",  # train-demo
 )
 
 
