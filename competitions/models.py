@@ -240,6 +240,9 @@ class Team(models.Model):
 
     competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=120)
+    join_code = models.CharField(
+        max_length=32, blank=True, db_index=True, help_text="Invitation code members share; joining needs it."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

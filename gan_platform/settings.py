@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "competitions",
     "submissions",
@@ -227,6 +229,34 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- Scoring pipeline (scoring app) ------------------------------------------------
+# The queue scoring tasks are sent to (tests give their worker a queue of its own).
+ATELIER_GPU_QUEUE = env_str("ATELIER_GPU_QUEUE", "gpu")
+# A worker's claim on a submission lasts this long unless its heartbeat extends it;
+# the reconciler takes back a lease that expired (the worker died).
+ATELIER_LEASE_SECONDS = env_int("ATELIER_LEASE_SECONDS", 120)
+ATELIER_HEARTBEAT_SECONDS = env_int("ATELIER_HEARTBEAT_SECONDS", 20)
+if not 0 < ATELIER_HEARTBEAT_SECONDS * 2 <= ATELIER_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"ATELIER_HEARTBEAT_SECONDS={ATELIER_HEARTBEAT_SECONDS} must be positive and at most half of "
+        f"ATELIER_LEASE_SECONDS={ATELIER_LEASE_SECONDS}, or leases expire while their worker is alive."
+    )
+# The reconciler re-sends a queued submission whose message is older than this.
+ATELIER_RECONCILE_GRACE_SECONDS = env_int("ATELIER_RECONCILE_GRACE_SECONDS", 120)
+# Seconds a scoring task may take beyond its phase's execution time limit (loading, scoring).
+ATELIER_SCORING_OVERHEAD_SECONDS = env_int("ATELIER_SCORING_OVERHEAD_SECONDS", 600)
+# Threads of the sandboxed generator and bootstrap resamples of every score interval.
+ATELIER_SANDBOX_THREADS = env_int("ATELIER_SANDBOX_THREADS", 2)
+ATELIER_SCORING_BOOTSTRAP_RESAMPLES = env_int("ATELIER_SCORING_BOOTSTRAP_RESAMPLES", 100)
+# Workers keep checkpoints, datasets (by content hash) and reference statistics here.
+ATELIER_WORKER_CACHE_DIR = Path(env_str("ATELIER_WORKER_CACHE_DIR", str(VAR_DIR / "worker-cache"))).resolve()
+CELERY_TASK_ROUTES["scoring.reconcile"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
+CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
+    "task": "scoring.reconcile",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
+
 # --- Files ----------------------------------------------------------------------
 # Public media (style reference images, public preview images) has a URL.
 # Private files (checkpoints, hidden content sets, outputs) never do: they are
@@ -256,6 +286,26 @@ STORAGES = {
         ),
     },
 }
+
+# S3-compatible object storage (AWS S3, MinIO) for private files when a bucket is
+# named: workers on other machines then read checkpoints and datasets and write
+# outputs through it. Nothing links to these objects (no public URL).
+ATELIER_S3_BUCKET = env_str("ATELIER_S3_BUCKET")
+if ATELIER_S3_BUCKET:
+    STORAGES["private"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATELIER_S3_BUCKET,
+            "endpoint_url": env_str("ATELIER_S3_ENDPOINT_URL") or None,
+            "access_key": env_str("ATELIER_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("ATELIER_S3_SECRET_ACCESS_KEY") or None,
+            "region_name": env_str("ATELIER_S3_REGION") or None,
+            "location": env_str("ATELIER_S3_PREFIX", "private"),
+            "default_acl": "private",
+            "file_overwrite": False,
+            "addressing_style": "path" if env_str("ATELIER_S3_ENDPOINT_URL") else None,
+        },
+    }
 
 # Uploads stream to disk above this size; the real size limit is enforced by
 # the upload handler of the submissions app, not by this setting.
@@ -292,6 +342,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "gan_platform.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "gan_platform.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atelier API",
+    "DESCRIPTION": "Competitions, submissions, quotas and leaderboards of Atelier. Errors: "
+    '{"error": {"code", "message", "fields"}}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Docs assets served from the installed drf-spectacular-sidecar: the docs page works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security: production fails closed -----------------------------------------

@@ -2,11 +2,24 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+api_patterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("", include("submissions.api_urls")),
+    path("", include("competitions.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Swagger UI and Redoc assets come from drf-spectacular-sidecar: the docs work offline.
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
 
 urlpatterns = [
     path("", include("competitions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_patterns)),
 ]
 
 if settings.DEBUG:

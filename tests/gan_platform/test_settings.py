@@ -41,6 +41,7 @@ CONFIG_VARIABLES = (
     "DJANGO_ALLOWED_HOSTS",
     "ATELIER_TASK_HARD_TIME_LIMIT",
     "ATELIER_BROKER_VISIBILITY_TIMEOUT",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # the browser tests set it for their own process
 )
 
 

@@ -1,0 +1,378 @@
+"""REST API of the competitions app (under ``/api/v1/``): list, detail, join, teams, public images.
+
+One class per operation with nested input/output serializers; rules live in
+``competitions.services`` and ``competitions.selectors``. A competition the requester may not
+see answers 404 (``not_found``). Errors have the one shape of ``gan_platform.errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from competitions import selectors, services
+from competitions.models import Competition, Participation, Phase, PhaseMetric, Team
+from gan_platform.errors import ApplicationError
+from gan_platform.storages import private_storage
+
+ErrorSerializer = inline_serializer(
+    "CompetitionError",
+    fields={
+        "error": inline_serializer(
+            "CompetitionErrorBody",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(),
+            },
+        )
+    },
+)
+
+
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in statuses}
+
+
+def _competition_or_404(*, slug: str, user: Any) -> Competition:
+    competition = selectors.competition_get(slug=slug, user=user)
+    if competition is None:
+        raise ApplicationError(f"No competition {slug!r} that you may see.", code="not_found", status=404)
+    return competition
+
+
+class PhaseSummarySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+
+class MetricSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    label = serializers.CharField(source="get_metric_display")
+    direction = serializers.CharField()
+    is_ranking = serializers.BooleanField()
+    decimals = serializers.IntegerField()
+    shown = serializers.BooleanField()
+
+
+class PhaseSerializer(PhaseSummarySerializer):
+    daily_quota = serializers.IntegerField()
+    total_quota = serializers.IntegerField(allow_null=True)
+    max_running = serializers.IntegerField()
+    upload_size_limit = serializers.IntegerField(help_text="Bytes.")
+    execution_time_limit = serializers.IntegerField(help_text="Seconds.")
+    final_selection_limit = serializers.IntegerField()
+    is_open = serializers.BooleanField()
+    private_revealed = serializers.BooleanField()
+    metrics = MetricSerializer(many=True)
+
+
+PHASE_FIELDS = (
+    "slug",
+    "name",
+    "starts_at",
+    "ends_at",
+    "daily_quota",
+    "total_quota",
+    "max_running",
+    "upload_size_limit",
+    "execution_time_limit",
+    "final_selection_limit",
+)
+
+
+class TeamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    members = serializers.ListField(child=serializers.CharField())
+    join_code = serializers.CharField(help_text="Share it with whom you invite; only members see it.")
+    max_size = serializers.IntegerField()
+
+
+def _team_data(team: Team, competition: Competition) -> dict[str, Any]:
+    return {
+        "name": team.name,
+        "members": selectors.team_members(team_id=team.pk),
+        "join_code": team.join_code,
+        "max_size": competition.max_team_size,
+    }
+
+
+class ParticipationSerializer(serializers.Serializer):
+    competition = serializers.CharField()
+    team = TeamSerializer()
+    accepted_rules_at = serializers.DateTimeField()
+    joined_at = serializers.DateTimeField()
+
+
+def _participation_data(participation: Participation) -> dict[str, Any]:
+    competition = participation.competition
+    return {
+        "competition": competition.slug,
+        "team": _team_data(participation.team, competition),
+        "accepted_rules_at": participation.accepted_rules_at,
+        "joined_at": participation.joined_at,
+    }
+
+
+class CompetitionListApi(APIView):
+    """Competitions the requester may see listed (public ones, their drafts as organizers, unlisted ones joined)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="CompetitionSummary")
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.CharField()
+        title = serializers.CharField()
+        summary = serializers.CharField()
+        visibility = serializers.CharField()
+        calibrated = serializers.BooleanField()
+        current_phase = PhaseSummarySerializer(allow_null=True)
+        joined = serializers.BooleanField()
+
+    @extend_schema(operation_id="competition_list", responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        joined = selectors.joined_competition_ids(user=request.user)
+        rows = [
+            {
+                "slug": competition.slug,
+                "title": competition.title,
+                "summary": competition.summary,
+                "visibility": competition.visibility,
+                "calibrated": competition.calibrated,
+                "current_phase": selectors.phase_current_in(list(competition.phases.all())),
+                "joined": competition.pk in joined,
+            }
+            for competition in selectors.competition_list(user=request.user)
+        ]
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class CompetitionDetailApi(APIView):
+    """One competition: settings, phases with their (shown) metrics, rules, the requester's team."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="CompetitionDetail")
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.CharField()
+        title = serializers.CharField()
+        summary = serializers.CharField()
+        description = serializers.CharField(help_text="Markdown.")
+        rules = serializers.CharField(help_text="Markdown; accept them to join.")
+        visibility = serializers.CharField()
+        preprocessing_mode = serializers.CharField()
+        input_value_range = serializers.CharField()
+        image_size = serializers.IntegerField()
+        size_multiple = serializers.IntegerField()
+        accepted_formats = serializers.ListField(child=serializers.CharField())
+        accepted_architectures = serializers.ListField(child=serializers.CharField())
+        max_team_size = serializers.IntegerField()
+        calibrated = serializers.BooleanField(help_text="False: scores use random-initialised feature networks.")
+        current_phase = PhaseSummarySerializer(allow_null=True)
+        phases = PhaseSerializer(many=True)
+        joined = serializers.BooleanField()
+        team = TeamSerializer(allow_null=True)
+        is_organizer = serializers.BooleanField()
+
+    COMPETITION_FIELDS = (
+        "slug",
+        "title",
+        "summary",
+        "description",
+        "rules",
+        "visibility",
+        "preprocessing_mode",
+        "input_value_range",
+        "image_size",
+        "size_multiple",
+        "accepted_formats",
+        "accepted_architectures",
+        "max_team_size",
+        "calibrated",
+    )
+
+    @extend_schema(operation_id="competition_get", responses={200: OutputSerializer, **_errors(404)})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        organizer = selectors.is_organizer(competition=competition, user=request.user)
+        participation = selectors.participation_get(competition=competition, user=request.user)
+        phases = list(competition.phases.all())
+        data = {
+            **{field: getattr(competition, field) for field in self.COMPETITION_FIELDS},
+            "current_phase": selectors.phase_current_in(phases),
+            "phases": [self._phase(phase, organizer=organizer) for phase in phases],
+            "joined": participation is not None,
+            "team": _team_data(participation.team, competition) if participation else None,
+            "is_organizer": organizer,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+    @staticmethod
+    def _phase(phase: Phase, *, organizer: bool) -> dict[str, Any]:
+        metrics: list[PhaseMetric] = [metric for metric in phase.metrics.all() if organizer or metric.shown]
+        return {
+            **{field: getattr(phase, field) for field in PHASE_FIELDS},
+            "is_open": phase.is_open(),
+            "private_revealed": phase.private_is_revealed(),
+            "metrics": metrics,
+        }
+
+
+class CompetitionJoinApi(APIView):
+    """Join a competition with its rules accepted; creates the requester's team of one."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        accept_rules = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        operation_id="competition_join",
+        request=InputSerializer,
+        responses={200: ParticipationSerializer, 201: ParticipationSerializer, **_errors(400, 401, 404)},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        existed = selectors.participation_get(competition=competition, user=request.user) is not None
+        participation = services.participation_join(
+            competition=competition, user=request.user, accept_rules=serializer.validated_data["accept_rules"]
+        )
+        return Response(
+            ParticipationSerializer(_participation_data(participation)).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
+
+class TeamGetApi(APIView):
+    """The requester's team in a competition."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="team_get", responses={200: TeamSerializer, **_errors(401, 403, 404)})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        participation = selectors.participation_get(competition=competition, user=request.user)
+        if participation is None:
+            raise ApplicationError(f"Join {competition.slug} first (accept its rules).", code="not_joined", status=403)
+        return Response(TeamSerializer(_team_data(participation.team, competition)).data)
+
+
+class TeamCreateApi(APIView):
+    """Create a team and move into it (only while the current team has no submission in an unfinished phase)."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120)
+
+    @extend_schema(
+        operation_id="team_create",
+        request=InputSerializer,
+        responses={201: TeamSerializer, **_errors(400, 401, 403, 404)},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = services.team_create(competition=competition, user=request.user, name=serializer.validated_data["name"])
+        return Response(TeamSerializer(_team_data(team, competition)).data, status=status.HTTP_201_CREATED)
+
+
+class TeamJoinApi(APIView):
+    """Join a team by the invitation code its members share, if it has room."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=32)
+
+    @extend_schema(
+        operation_id="team_join",
+        request=InputSerializer,
+        responses={200: TeamSerializer, **_errors(400, 401, 403, 404)},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = services.team_join(competition=competition, user=request.user, code=serializer.validated_data["code"])
+        return Response(TeamSerializer(_team_data(team, competition)).data)
+
+
+class TeamLeaveApi(APIView):
+    """Leave the current team for a new team of one."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="team_leave", request=None, responses={200: TeamSerializer, **_errors(400, 401, 403, 404)}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        team = services.team_leave(competition=competition, user=request.user)
+        return Response(TeamSerializer(_team_data(team, competition)).data)
+
+
+class PublicImageListApi(APIView):
+    """The images anyone who sees the competition may see: the style set and the preview content images."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PublicImage")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField(help_text="style or content (content: public previews only).")
+        name = serializers.CharField()
+        width = serializers.IntegerField()
+        height = serializers.IntegerField()
+        url = serializers.CharField()
+
+    @extend_schema(operation_id="competition_image_list", responses={200: OutputSerializer(many=True), **_errors(404)})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        rows = [
+            {
+                "id": image.pk,
+                "kind": image.image_set.kind,
+                "name": image.name,
+                "width": image.width,
+                "height": image.height,
+                "url": request.build_absolute_uri(
+                    reverse("competitions_api:image", kwargs={"slug": competition.slug, "image_id": image.pk})
+                ),
+            }
+            for image in selectors.public_images(competition=competition)
+        ]
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class PublicImageGetApi(APIView):
+    """One style image or preview content image as PNG; hidden content images answer 404."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="competition_image_get", responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(404)}
+    )
+    def get(self, request: Request, slug: str, image_id: int) -> Any:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        image = selectors.public_image_get(competition=competition, image_id=image_id)
+        if image is None:
+            raise ApplicationError(f"No public image {image_id} in {competition.slug}.", code="not_found", status=404)
+        response = FileResponse(private_storage().open(image.file.name, "rb"), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

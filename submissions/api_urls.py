@@ -1,0 +1,28 @@
+"""URLs of the submissions API, included by ``gan_platform.urls`` under ``/api/v1/``."""
+
+from django.urls import path
+
+from submissions import apis
+
+app_name = "submissions_api"
+
+urlpatterns = [
+    path("me/", apis.MeApi.as_view(), name="me"),
+    path("competitions/<slug:slug>/quota/", apis.QuotaGetApi.as_view(), name="quota"),
+    path("competitions/<slug:slug>/submissions/", apis.SubmissionCollectionApi.as_view(), name="submissions"),
+    path("competitions/<slug:slug>/leaderboard/", apis.LeaderboardGetApi.as_view(), name="leaderboard"),
+    path("competitions/<slug:slug>/leaderboard.csv", apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"),
+    path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission"),
+    path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
+    path(
+        "submissions/<int:submission_id>/select-final/",
+        apis.SubmissionSelectFinalApi.as_view(),
+        name="submission-select-final",
+    ),
+    path("submissions/<int:submission_id>/outputs/", apis.SubmissionOutputListApi.as_view(), name="submission-outputs"),
+    path(
+        "submissions/<int:submission_id>/outputs/<str:image>.png",
+        apis.SubmissionOutputGetApi.as_view(),
+        name="submission-output",
+    ),
+]

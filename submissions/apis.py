@@ -1,0 +1,608 @@
+"""REST API of the submissions app (under ``/api/v1/``): quota, submissions, outputs, leaderboards.
+
+One class per operation, each with its nested input and output serializers;
+rules live in ``submissions.services`` (writes) and ``submissions.selectors``
+(reads). A submission the requester may not see answers 404 (``not_found``),
+never 403, so that its existence does not leak. Errors have the one shape of
+``gan_platform.errors``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.http import FileResponse, HttpRequest, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from competitions.models import Competition, Phase
+from competitions.selectors import competition_get, is_organizer, phase_current
+from gan_platform.errors import ApplicationError
+from gan_platform.storages import private_storage
+from submissions import selectors, services
+from submissions.models import Score, Submission
+from submissions.uploads import LimitedTemporaryFileUploadHandler
+
+PHASE_PARAMETER = OpenApiParameter(
+    "phase", OpenApiTypes.STR, required=False, description="Phase slug; default: the open phase, else the latest."
+)
+SPLIT_PARAMETER = OpenApiParameter(
+    "split", OpenApiTypes.STR, required=False, enum=["public", "private"], description="Default: public."
+)
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    fields={
+        "error": inline_serializer(
+            "ErrorBody",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(),
+            },
+        )
+    },
+)
+
+
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
+
+
+def _competition_or_404(*, slug: str, user: Any) -> Competition:
+    competition = competition_get(slug=slug, user=user)
+    if competition is None:
+        raise ApplicationError(f"No competition {slug!r}.", code="not_found", status=404)
+    return competition
+
+
+def _submission_or_404(*, submission_id: int, user: Any) -> Submission:
+    submission = selectors.submission_get(submission_id=submission_id, user=user)
+    if submission is None:
+        raise ApplicationError(f"No submission {submission_id} that you may see.", code="not_found", status=404)
+    return submission
+
+
+# --- Output shapes --------------------------------------------------------------------------
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class FailureSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ScoreSerializer(serializers.Serializer):
+    split = serializers.ChoiceField(choices=Score.Split.choices)
+    metric = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    interval = serializers.ListField(child=serializers.FloatField(), allow_null=True, min_length=2, max_length=2)
+    calibrated = serializers.BooleanField()
+
+
+class SubmissionDetailSerializer(serializers.Serializer):
+    """The submission as its team, its organizers (or anyone, for a baseline) see it."""
+
+    id = serializers.IntegerField()
+    competition = serializers.CharField(help_text="Competition slug.")
+    phase = serializers.CharField(help_text="Phase slug.")
+    team = serializers.CharField(allow_null=True)
+    state = serializers.ChoiceField(choices=Submission.State.choices)
+    stage = serializers.CharField(allow_null=True, help_text="The running stage, or null when not running.")
+    progress = ProgressSerializer()
+    queue_position = serializers.IntegerField(allow_null=True, help_text="1: next; null when not queued.")
+    failure = FailureSerializer(allow_null=True)
+    scores = ScoreSerializer(many=True)
+    is_final = serializers.BooleanField()
+    is_baseline = serializers.BooleanField()
+    counts_against_quota = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    description = serializers.CharField(allow_blank=True)
+    format = serializers.ChoiceField(choices=Submission.Format.choices)
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+def submission_detail_data(
+    *, submission: Submission, user: Any, queue_position: int | None, organizer: bool | None = None
+) -> dict[str, Any]:
+    """The contract's submission detail, with only the scores ``user`` may see (``organizer``:
+    whether ``user`` organises the competition, when the caller knows it already)."""
+    scores = selectors.submission_scores_visible(submission=submission, user=user, organizer=organizer)
+    failure = None
+    if submission.state == Submission.State.FAILED or submission.failure_code:
+        failure = {"code": submission.failure_code or "failed", "message": submission.failure_message}
+    data = {
+        "id": submission.pk,
+        "competition": submission.phase.competition.slug,
+        "phase": submission.phase.slug,
+        "team": submission.team.name if submission.team is not None else None,
+        "state": submission.state,
+        "stage": submission.state if submission.state in Submission.RUNNING_STATES else None,
+        "progress": {"done": submission.progress_done, "total": submission.progress_total},
+        "queue_position": queue_position,
+        "failure": failure,
+        "scores": [
+            {
+                "split": score.split,
+                "metric": score.metric,
+                "value": selectors.finite_or_none(score.value),
+                "interval": (
+                    [score.interval_low, score.interval_high]
+                    if score.interval_low is not None and score.interval_high is not None
+                    else None
+                ),
+                "calibrated": score.calibrated,
+            }
+            for score in scores
+        ],
+        "is_final": submission.is_final,
+        "is_baseline": submission.is_baseline,
+        "counts_against_quota": submission.counts_against_quota,
+        "created_at": submission.created_at,
+        "finished_at": submission.finished_at,
+        "description": submission.description,
+        "format": submission.format,
+        "size": submission.size,
+        "sha256": submission.sha256,
+    }
+    return SubmissionDetailSerializer(data).data
+
+
+# --- Renderers for non-JSON answers --------------------------------------------------------------
+
+
+class _PassthroughRenderer(BaseRenderer):
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
+        return data
+
+
+class PngRenderer(_PassthroughRenderer):
+    media_type = "image/png"
+    format = "png"
+
+
+class CsvRenderer(_PassthroughRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class _ErrorsAsJsonMixin:
+    """For views that answer files: content negotiation may pick the file's renderer; errors
+    (dicts) are still rendered as JSON."""
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if isinstance(response, Response) and isinstance(response.data, dict):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = "application/json"
+            response.renderer_context = self.get_renderer_context()  # type: ignore[attr-defined]
+        return response
+
+
+# --- Me -----------------------------------------------------------------------------------------
+
+
+class MeApi(APIView):
+    """Who the token or session belongs to."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="Me")
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+
+    @extend_schema(operation_id="me_get", responses={200: OutputSerializer, **_errors(401)})
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer({"username": request.user.get_username()}).data)
+
+
+# --- Quota --------------------------------------------------------------------------------------
+
+
+class QuotaGetApi(APIView):
+    """The requester's team's quota in a phase."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="Quota")
+    class OutputSerializer(serializers.Serializer):
+        phase = serializers.CharField()
+        daily_quota = serializers.IntegerField()
+        used_today = serializers.IntegerField()
+        remaining_today = serializers.IntegerField()
+        total_quota = serializers.IntegerField(allow_null=True)
+        used_total = serializers.IntegerField()
+        remaining_total = serializers.IntegerField(allow_null=True)
+        resets_at = serializers.CharField(help_text="Next 00:00 UTC, ISO 8601.")
+        running = serializers.IntegerField(help_text="Unfinished (queued or running) submissions.")
+        max_running = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="quota_get",
+        parameters=[PHASE_PARAMETER],
+        responses={200: OutputSerializer, **_errors(401, 403, 404)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
+        team = selectors.viewer_team(competition=competition, user=request.user)
+        if team is None:
+            raise ApplicationError(
+                f"You have not joined {competition.slug}: join it to get a quota.", code="not_joined", status=403
+            )
+        quota = selectors.quota_get(phase=phase, team=team)
+        return Response(self.OutputSerializer(quota.as_dict()).data)
+
+
+# --- Submissions --------------------------------------------------------------------------------
+
+
+class SubmissionListApi(APIView):
+    """The requester's team's submissions in a competition (one phase with ``?phase=``)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="submission_list",
+        parameters=[PHASE_PARAMETER],
+        responses={200: SubmissionDetailSerializer(many=True), **_errors(401, 404)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        phase_slug = request.query_params.get("phase")
+        phase = selectors.phase_resolve(competition=competition, slug=phase_slug) if phase_slug else None
+        submissions = selectors.submission_list(competition=competition, phase=phase, user=request.user)
+        positions = selectors.queue_positions(submissions)
+        organizer = is_organizer(competition=competition, user=request.user)
+        return Response(
+            [
+                submission_detail_data(
+                    submission=submission,
+                    user=request.user,
+                    queue_position=positions.get(submission.pk),
+                    organizer=organizer,
+                )
+                for submission in submissions
+            ]
+        )
+
+
+class SubmissionCreateApi(APIView):
+    """Upload a checkpoint (multipart, streamed; the phase's size limit is enforced while reading)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser]
+    upload_handler: LimitedTemporaryFileUploadHandler | None = None
+
+    @extend_schema_serializer(component_name="SubmissionCreateInput")
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True, help_text="safetensors or ONNX checkpoint.")
+        description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+        phase = serializers.CharField(required=False, allow_blank=True, default="", help_text="Default: open phase.")
+        is_baseline = serializers.BooleanField(required=False, default=False, help_text="Organizers only.")
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Install the limited handler before anything (CSRF check, authentication) parses the body.
+        if request.method == "POST" and kwargs.get("slug"):  # (schema generation calls this without kwargs)
+            limit = self._upload_limit(slug=kwargs["slug"], phase_slug=request.GET.get("phase"))
+            self.upload_handler = LimitedTemporaryFileUploadHandler(limit, request)
+            request.upload_handlers = [self.upload_handler]
+        return super().initialize_request(request, *args, **kwargs)
+
+    @staticmethod
+    def _upload_limit(*, slug: str, phase_slug: str | None) -> int:
+        """The phase's limit when the query names it; else the largest of the competition's phases
+        (the body's ``phase`` field is not known before the body is read); the service then checks
+        the chosen phase's own limit. 0 for an unknown competition (nothing is read)."""
+        phases = Phase.objects.filter(competition__slug=slug)
+        if phase_slug:
+            phases = phases.filter(slug=phase_slug)
+        limits = list(phases.values_list("upload_size_limit", flat=True))
+        return max(limits, default=0)
+
+    @extend_schema(
+        operation_id="submission_create",
+        request={"multipart/form-data": InputSerializer},
+        parameters=[PHASE_PARAMETER],
+        responses={201: SubmissionDetailSerializer, **_errors(400, 401, 403, 404, 413, 429)},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        data = request.data  # parses the body through the limited upload handler
+        if self.upload_handler is not None and self.upload_handler.limit_exceeded:
+            raise ApplicationError(
+                f"The upload is larger than the limit of {self.upload_handler.limit} bytes; reading stopped there. "
+                "Make the checkpoint smaller (fewer parameters, float16).",
+                code="file_too_large",
+                status=413,
+                extra={"limit": self.upload_handler.limit},
+            )
+        serializer = self.InputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        body_phase, query_phase = serializer.validated_data["phase"], request.query_params.get("phase")
+        if body_phase and query_phase and body_phase != query_phase:
+            raise ApplicationError(
+                f"phase: the query names {query_phase!r} and the form {body_phase!r}; name one phase.",
+                code="validation_error",
+                extra={"fields": {"phase": ["Two different phases were named."]}},
+            )
+        phase_slug = query_phase or body_phase
+        if phase_slug:
+            phase = selectors.phase_resolve(competition=competition, slug=phase_slug)
+        else:
+            phase = phase_current(competition=competition)
+            if phase is None:
+                raise ApplicationError(
+                    f"No phase of {competition.slug} is open now; name a phase or wait until one opens.",
+                    code="phase_closed",
+                    status=403,
+                )
+        submission = services.submission_create(
+            phase=phase,
+            user=request.user,
+            uploaded_file=serializer.validated_data["file"],
+            description=serializer.validated_data["description"],
+            is_baseline=serializer.validated_data["is_baseline"],
+        )
+        submission = selectors.submission_get(submission_id=submission.pk, user=request.user)
+        assert submission is not None  # the submitter sees what they created
+        data = submission_detail_data(
+            submission=submission,
+            user=request.user,
+            queue_position=selectors.submission_queue_position(submission),
+        )
+        return Response(data, status=201)
+
+
+class SubmissionCollectionApi(SubmissionCreateApi, SubmissionListApi):
+    """``/competitions/{slug}/submissions/``: GET lists (:class:`SubmissionListApi`), POST creates
+    (:class:`SubmissionCreateApi`); one URL, two operations."""
+
+
+class SubmissionDetailApi(APIView):
+    """A submission's state, progress, queue position, failure and the scores the requester may see."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="submission_get", responses={200: SubmissionDetailSerializer, **_errors(404)})
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        return Response(
+            submission_detail_data(
+                submission=submission,
+                user=request.user,
+                queue_position=selectors.submission_queue_position(submission),
+            )
+        )
+
+
+class SubmissionCancelApi(APIView):
+    """Cancel a queued or running submission."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="submission_cancel",
+        request=None,
+        responses={200: SubmissionDetailSerializer, **_errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, submission_id: int) -> Response:
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        services.submission_cancel(submission=submission, user=request.user)
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        return Response(submission_detail_data(submission=submission, user=request.user, queue_position=None))
+
+
+class SubmissionSelectFinalApi(APIView):
+    """Select (``{"selected": true}``) or unselect a scored submission for the private leaderboard."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="SubmissionSelectFinalInput")
+    class InputSerializer(serializers.Serializer):
+        selected = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="submission_select_final",
+        request=InputSerializer,
+        responses={200: SubmissionDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request: Request, submission_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        services.submission_select_final(
+            submission=submission, user=request.user, selected=serializer.validated_data["selected"]
+        )
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        return Response(
+            submission_detail_data(
+                submission=submission,
+                user=request.user,
+                queue_position=selectors.submission_queue_position(submission),
+            )
+        )
+
+
+class SubmissionOutputListApi(APIView):
+    """The submission's outputs on the competition's public preview images."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="SubmissionOutput")
+    class OutputSerializer(serializers.Serializer):
+        image = serializers.CharField(help_text="The preview image's name without its extension.")
+        input_url = serializers.CharField()
+        output_url = serializers.CharField(allow_null=True, help_text="Null until the worker wrote the output.")
+
+    @extend_schema(operation_id="submission_output_list", responses={200: OutputSerializer(many=True), **_errors(404)})
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        slug = submission.phase.competition.slug
+        rows = []
+        for image, _name, exists in selectors.submission_preview_outputs(submission=submission):
+            stem = image.name.rsplit(".", 1)[0]
+            rows.append(
+                {
+                    "image": stem,
+                    "input_url": request.build_absolute_uri(f"/api/v1/competitions/{slug}/images/{image.pk}.png"),
+                    "output_url": (
+                        request.build_absolute_uri(f"/api/v1/submissions/{submission.pk}/outputs/{stem}.png")
+                        if exists
+                        else None
+                    ),
+                }
+            )
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class SubmissionOutputGetApi(_ErrorsAsJsonMixin, APIView):
+    """One output PNG on a public preview image, streamed from private storage after the check."""
+
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer, PngRenderer]
+
+    @extend_schema(
+        operation_id="submission_output_get",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(404)},
+    )
+    def get(self, request: Request, submission_id: int, image: str) -> Any:
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        for dataset_image, name, exists in selectors.submission_preview_outputs(submission=submission):
+            if dataset_image.name.rsplit(".", 1)[0] == image and exists:
+                response = FileResponse(private_storage().open(name, "rb"), content_type="image/png")
+                response["Cache-Control"] = "private, max-age=300"
+                return response
+        raise ApplicationError(
+            f"Submission {submission.pk} has no output on a preview image {image!r} (yet).",
+            code="not_found",
+            status=404,
+        )
+
+
+# --- Leaderboards -------------------------------------------------------------------------------
+
+
+class LeaderboardMetricSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    label = serializers.CharField()
+    direction = serializers.CharField()
+    is_ranking = serializers.BooleanField()
+    decimals = serializers.IntegerField()
+
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True, help_text="Null for baselines.")
+    team = serializers.CharField()
+    submission_id = serializers.IntegerField()
+    is_baseline = serializers.BooleanField()
+    scores = serializers.DictField(
+        child=inline_serializer(
+            "LeaderboardScore",
+            fields={
+                "value": serializers.FloatField(allow_null=True),
+                "interval": serializers.ListField(child=serializers.FloatField(), allow_null=True),
+            },
+        )
+    )
+    submitted_at = serializers.CharField()
+    is_mine = serializers.BooleanField()
+
+
+class LeaderboardGetApi(APIView):
+    """A phase's leaderboard by split, under the visibility rules."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="Leaderboard")
+    class OutputSerializer(serializers.Serializer):
+        phase = serializers.CharField()
+        split = serializers.CharField()
+        metrics = LeaderboardMetricSerializer(many=True)
+        ranking_metric = serializers.CharField(allow_null=True)
+        direction = serializers.CharField(allow_null=True)
+        rows = LeaderboardRowSerializer(many=True)
+        calibrated = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="leaderboard_get",
+        parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
+        responses={200: OutputSerializer, **_errors(400, 403, 404)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
+        split = request.query_params.get("split") or Score.Split.PUBLIC
+        board = selectors.leaderboard_get(phase=phase, split=split, viewer=request.user)
+        return Response(self.OutputSerializer(board).data)
+
+
+def leaderboard_csv(board: dict[str, Any]) -> str:
+    """The board as CSV: rank, team, submission_id, is_baseline, submitted_at, then for each
+    metric its value and interval bounds (``<metric>``, ``<metric>_low``, ``<metric>_high``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    metrics = [metric["metric"] for metric in board["metrics"]]
+    header = ["rank", "team", "submission_id", "is_baseline", "submitted_at"]
+    for metric in metrics:
+        header += [metric, f"{metric}_low", f"{metric}_high"]
+    writer.writerow(header)
+    for row in board["rows"]:
+        line = [
+            "" if row["rank"] is None else row["rank"],
+            row["team"],
+            row["submission_id"],
+            "true" if row["is_baseline"] else "false",
+            row["submitted_at"],
+        ]
+        for metric in metrics:
+            score = row["scores"].get(metric)
+            value = "" if score is None or score["value"] is None else repr(score["value"])
+            low, high = score["interval"] if score is not None and score["interval"] else ("", "")
+            line += [value, "" if low == "" else repr(low), "" if high == "" else repr(high)]
+        writer.writerow(line)
+    return buffer.getvalue()
+
+
+class LeaderboardCsvApi(_ErrorsAsJsonMixin, APIView):
+    """The leaderboard as CSV, under the same visibility rules as :class:`LeaderboardGetApi`."""
+
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        operation_id="leaderboard_csv",
+        parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **_errors(400, 403, 404)},
+    )
+    def get(self, request: Request, slug: str) -> Any:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
+        split = request.query_params.get("split") or Score.Split.PUBLIC
+        board = selectors.leaderboard_get(phase=phase, split=split, viewer=request.user)
+        response = HttpResponse(leaderboard_csv(board), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{phase.slug}-{split}.csv"'
+        return response

@@ -1,0 +1,152 @@
+"""The leaderboard API and its CSV export: the same rows, the same visibility rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from competitions.models import Competition, Phase
+from tests.submissions.helpers import scored_submission_create
+
+pytestmark = pytest.mark.django_db
+
+BOARD_KEYS = {"phase", "split", "metrics", "ranking_metric", "direction", "rows", "calibrated"}
+ROW_KEYS = {"rank", "team", "submission_id", "is_baseline", "scores", "submitted_at", "is_mine"}
+
+
+@pytest.fixture
+def scored(phase, organizer, alice, alice_team, bob, bob_team):
+    now = timezone.now()
+    alice_sub = scored_submission_create(
+        phase=phase,
+        team=alice_team,
+        user=alice,
+        public={"fid": 10.0, "lpips": 0.1, "ssim": 0.9},
+        private={"fid": 11.5, "lpips": 0.2, "ssim": 0.8},
+        interval=(9.0, 12.0),
+        created_at=now - timedelta(hours=3),
+    )
+    bob_sub = scored_submission_create(
+        phase=phase,
+        team=bob_team,
+        user=bob,
+        public={"fid": 20.0, "lpips": 0.3, "ssim": 0.7},
+        private={"fid": 8.25, "lpips": 0.4, "ssim": 0.6},
+        created_at=now - timedelta(hours=2),
+    )
+    baseline = scored_submission_create(
+        phase=phase,
+        team=None,
+        user=organizer,
+        public={"fid": 15.0},
+        private={"fid": 30.0},
+        is_baseline=True,
+        created_at=now - timedelta(hours=1),
+    )
+    return alice_sub, bob_sub, baseline
+
+
+def get(client, url: str):
+    response = client.get(url)
+    return response, json.loads(response.content) if response["Content-Type"].startswith("application/json") else None
+
+
+def test_the_public_board_follows_the_contract(client_for, scored, alice):
+    alice_sub, bob_sub, baseline = scored
+    response, board = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/")
+    assert response.status_code == 200
+    assert set(board) == BOARD_KEYS
+    assert (board["phase"], board["split"], board["ranking_metric"], board["direction"]) == (
+        "main",
+        "public",
+        "fid",
+        "lower",
+    )
+    assert [metric["metric"] for metric in board["metrics"]] == ["fid", "lpips", "ssim"]
+    assert set(board["metrics"][0]) == {"metric", "label", "direction", "is_ranking", "decimals"}
+    assert all(set(row) == ROW_KEYS for row in board["rows"])
+    assert [(row["rank"], row["submission_id"], row["is_mine"]) for row in board["rows"]] == [
+        (1, alice_sub.pk, True),
+        (None, baseline.pk, False),
+        (2, bob_sub.pk, False),
+    ]
+    assert board["rows"][0]["scores"]["fid"] == {"value": 10.0, "interval": [9.0, 12.0]}
+    assert board["calibrated"] is False
+
+
+def test_anonymous_users_see_the_public_board_but_not_the_private_one(client_for, scored):
+    response, board = get(client_for(), "/api/v1/competitions/wood/leaderboard/?split=public")
+    assert response.status_code == 200 and len(board["rows"]) == 3
+    response, error = get(client_for(), "/api/v1/competitions/wood/leaderboard/?split=private")
+    assert response.status_code == 403 and error["error"]["code"] == "private_leaderboard_hidden"
+
+
+def test_organizers_see_the_private_board_while_the_phase_runs(client_for, scored, organizer):
+    alice_sub, bob_sub, baseline = scored
+    response, board = get(client_for(organizer), "/api/v1/competitions/wood/leaderboard/?split=private")
+    assert response.status_code == 200
+    assert [(row["rank"], row["submission_id"]) for row in board["rows"]] == [
+        (1, bob_sub.pk),
+        (2, alice_sub.pk),
+        (None, baseline.pk),
+    ]
+
+
+def test_participants_see_the_private_board_after_the_phase_ends(client_for, phase, scored, alice):
+    now = timezone.now()
+    Phase.objects.filter(pk=phase.pk).update(starts_at=now - timedelta(days=3), ends_at=now - timedelta(seconds=1))
+    response, board = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/?split=private&phase=main")
+    assert response.status_code == 200
+    assert board["rows"][0]["scores"]["fid"]["value"] == 8.25
+
+
+def test_the_csv_export_has_the_same_rows_and_rules(client_for, phase, scored, alice):
+    alice_sub, bob_sub, baseline = scored
+    response = client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="wood-main-public.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(row["rank"], row["submission_id"], row["is_baseline"]) for row in rows] == [
+        ("1", str(alice_sub.pk), "false"),
+        ("", str(baseline.pk), "true"),
+        ("2", str(bob_sub.pk), "false"),
+    ]
+    assert (rows[0]["fid"], rows[0]["fid_low"], rows[0]["fid_high"]) == ("10.0", "9.0", "12.0")
+    # no private figure before the reveal: 8.25 and 11.5 are private fids
+    assert b"8.25" not in response.content and b"11.5" not in response.content
+    # a CSV client is answered in CSV, and errors in JSON
+    assert client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv", HTTP_ACCEPT="text/csv").status_code == 200
+    hidden = client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv?split=private", HTTP_ACCEPT="text/csv")
+    assert hidden.status_code == 403 and json.loads(hidden.content)["error"]["code"] == "private_leaderboard_hidden"
+
+
+def test_hidden_metrics_are_left_out_of_the_csv_for_participants(client_for, phase, scored, alice, organizer):
+    phase.metrics.filter(metric="lpips").update(shown=False)
+    header = client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv").content.decode().splitlines()[0]
+    assert "lpips" not in header
+    header = client_for(organizer).get("/api/v1/competitions/wood/leaderboard.csv").content.decode().splitlines()[0]
+    assert "lpips" in header
+
+
+def test_a_draft_competitions_board_does_not_exist_for_outsiders(client_for, competition, scored, alice, organizer):
+    Competition.objects.filter(pk=competition.pk).update(visibility=Competition.Visibility.DRAFT)
+    for client in (client_for(), client_for(alice)):
+        response, error = get(client, "/api/v1/competitions/wood/leaderboard/")
+        assert response.status_code == 404 and error["error"]["code"] == "not_found"
+    assert client_for(organizer).get("/api/v1/competitions/wood/leaderboard/").status_code == 200
+
+
+def test_a_score_landing_shows_on_the_next_read(client_for, phase, scored, alice, alice_team):
+    from submissions.services import leaderboard_invalidate
+
+    _, board = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/")
+    better = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
+    leaderboard_invalidate(phase_id=phase.pk)
+    _, after = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/")
+    assert after["rows"][0]["submission_id"] == better.pk != board["rows"][0]["submission_id"]

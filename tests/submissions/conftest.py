@@ -1,0 +1,82 @@
+"""Fixtures of the submissions tests: private storage in a temporary folder, a clean cache, no broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+
+from tests.factories import competition_create_for_tests, organizer_create, participant_join, user_create
+
+
+@pytest.fixture(autouse=True)
+def private_root(settings, tmp_path) -> Path:
+    """Private storage under the test's temporary folder, so file assertions see only this test's files."""
+    root = tmp_path / "private"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": None},
+        },
+    }
+    return root
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings) -> None:
+    """Test users are made with passwords: hash them cheaply (PBKDF2 costs about a second here)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch) -> list[int]:
+    """Submission ids sent to ``scoring.submission_process`` (nothing reaches a broker)."""
+    calls: list[int] = []
+    monkeypatch.setattr("submissions.services._submission_send", calls.append)
+    return calls
+
+
+@pytest.fixture
+def organizer(db):
+    return organizer_create("olga")
+
+
+@pytest.fixture
+def competition(db, organizer):
+    return competition_create_for_tests(
+        slug="wood", organizer=organizer, style_images=2, content_images=4, preview=2, image_size=16
+    )
+
+
+@pytest.fixture
+def phase(competition):
+    return competition.phases.get()
+
+
+@pytest.fixture
+def alice(db):
+    return user_create("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return user_create("bob")
+
+
+@pytest.fixture
+def alice_team(competition, alice):
+    return participant_join(competition, alice).team
+
+
+@pytest.fixture
+def bob_team(competition, bob):
+    return participant_join(competition, bob).team

@@ -1,0 +1,131 @@
+"""Helpers of the submissions and API tests: checkpoint bytes, scored rows, uploads."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+import tarfile
+import zipfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from submissions.models import Score, Submission
+
+
+def safetensors_bytes(*, header_padding: int = 0) -> bytes:
+    """A small valid safetensors file (one float32 2x2 tensor), built by hand like the format says:
+    8-byte little-endian header length, JSON header, raw data. ``header_padding`` adds spaces to the
+    header (safetensors pads headers with spaces) to make it long."""
+    data = struct.pack("<4f", 0.0, 1.0, 2.0, 3.0)
+    header = {
+        "__metadata__": {"atelier": json.dumps({"architecture": "transformer_net"})},
+        "weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, len(data)]},
+    }
+    text = json.dumps(header).encode() + b" " * header_padding
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def onnx_bytes() -> bytes:
+    """A tiny valid ONNX model (Identity on a 1x3xHxW float tensor), serialised by the onnx package."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Identity", ["input"], ["output"])
+    graph = helper.make_graph(
+        [node],
+        "identity",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, None, None])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, None, None])],
+    )
+    model = helper.make_model(graph, producer_name="atelier-tests", opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString()
+
+
+def pickle_bytes() -> bytes:
+    """What an old-style ``torch.save`` of a state dict starts with: a pickle (protocol 2)."""
+    return pickle.dumps({"weight": [0.0, 1.0]}, protocol=2)
+
+
+def zip_bytes() -> bytes:
+    """The shape of a modern ``torch.save`` / TorchScript / ``.pt2`` file: a zip archive."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle_bytes())
+    return buffer.getvalue()
+
+
+def tar_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("pickle")
+        payload = pickle_bytes()
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+def upload(content: bytes | None = None, name: str = "generator.safetensors") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, safetensors_bytes() if content is None else content)
+
+
+def stored_files(root: Path) -> list[str]:
+    """Every file the submissions app stored under the private ``root`` (its ``submissions/``
+    folder; image sets live beside it), relative to ``root`` and sorted."""
+    folder = root / "submissions"
+    if not folder.exists():
+        return []
+    return sorted(path.relative_to(root).as_posix() for path in folder.rglob("*") if path.is_file())
+
+
+def scored_submission_create(
+    *,
+    phase,
+    team,
+    user,
+    public: Mapping[str, float],
+    private: Mapping[str, float] | None = None,
+    created_at: datetime | None = None,
+    is_baseline: bool = False,
+    is_final: bool = False,
+    calibrated: bool = False,
+    interval: tuple[float, float] | None = None,
+) -> Submission:
+    """A scored submission with its Score rows, as the scoring pipeline leaves it (ORM, no file)."""
+    submission = Submission.objects.create(
+        phase=phase,
+        team=team,
+        submitted_by=user,
+        file=f"submissions/{phase.pk}/test/checkpoint",
+        original_name="generator.safetensors",
+        format=Submission.Format.SAFETENSORS,
+        sha256="0" * 64,
+        size=100,
+        state=Submission.State.SCORED,
+        is_baseline=is_baseline,
+        is_final=is_final,
+    )
+    if created_at is not None:
+        Submission.objects.filter(pk=submission.pk).update(created_at=created_at)
+    rows = []
+    for split, values in ((Score.Split.PUBLIC, public), (Score.Split.PRIVATE, private or {})):
+        for metric, value in values.items():
+            rows.append(
+                Score(
+                    submission=submission,
+                    split=split,
+                    metric=metric,
+                    value=value,
+                    interval_low=interval[0] if interval else None,
+                    interval_high=interval[1] if interval else None,
+                    calibrated=calibrated,
+                    preprocessing_mode="clean",
+                    gan_core_version="test",
+                )
+            )
+    Score.objects.bulk_create(rows)
+    submission.refresh_from_db()
+    return submission

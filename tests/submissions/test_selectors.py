@@ -1,0 +1,313 @@
+"""Selectors of submissions: leaderboards (visibility, ranking, ties, finals, baselines, cache),
+visible scores, submission visibility, queue positions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from competitions.models import Phase, PhaseMetric
+from gan_platform.errors import ApplicationError
+from submissions import selectors, services
+from submissions.models import Submission
+from tests.factories import participant_join, user_create
+from tests.submissions.helpers import scored_submission_create
+
+pytestmark = pytest.mark.django_db
+
+
+def set_phase(phase: Phase, **fields) -> Phase:
+    Phase.objects.filter(pk=phase.pk).update(**fields)
+    phase.refresh_from_db()
+    return phase
+
+
+def end_phase(phase: Phase) -> Phase:
+    now = timezone.now()
+    return set_phase(phase, starts_at=now - timedelta(days=3), ends_at=now - timedelta(minutes=1))
+
+
+def board(phase, viewer, split="public"):
+    return selectors.leaderboard_get(phase=phase, split=split, viewer=viewer)
+
+
+def ranked(result) -> list[tuple]:
+    return [(row["rank"], row["team"], row["submission_id"]) for row in result["rows"]]
+
+
+@pytest.fixture
+def carol_team(competition):
+    return participant_join(competition, user_create("carol")).team
+
+
+# --- ranking ----------------------------------------------------------------------------------
+
+
+def test_the_public_board_has_one_row_per_team_with_its_best_public_score(phase, alice, alice_team, bob, bob_team):
+    now = timezone.now()
+    a_worse = scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 30.0}, created_at=now - timedelta(hours=3)
+    )
+    a_best = scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 10.0}, created_at=now - timedelta(hours=2)
+    )
+    b_best = scored_submission_create(
+        phase=phase, team=bob_team, user=bob, public={"fid": 20.0}, created_at=now - timedelta(hours=1)
+    )
+    result = board(phase, alice)
+    assert ranked(result) == [(1, "alice", a_best.pk), (2, "bob", b_best.pk)]
+    assert a_worse.pk not in [row["submission_id"] for row in result["rows"]]
+    assert result["ranking_metric"] == "fid" and result["direction"] == "lower"
+    assert [row["is_mine"] for row in result["rows"]] == [True, False]
+    assert result["rows"][0]["scores"]["fid"] == {"value": 10.0, "interval": None}
+
+
+def test_ties_are_broken_by_the_earlier_submission(phase, alice, alice_team, bob, bob_team, carol_team):
+    now = timezone.now()
+    bob_sub = scored_submission_create(
+        phase=phase, team=bob_team, user=bob, public={"fid": 5.0}, created_at=now - timedelta(hours=5)
+    )
+    alice_sub = scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 5.0}, created_at=now - timedelta(hours=1)
+    )
+    # and within a team, the earlier of two equal scores represents it
+    alice_earlier = scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 5.0}, created_at=now - timedelta(hours=2)
+    )
+    assert ranked(board(phase, alice)) == [(1, "bob", bob_sub.pk), (2, "alice", alice_earlier.pk)]
+    assert alice_sub.pk not in [row["submission_id"] for row in board(phase, alice)["rows"]]
+
+
+def test_a_higher_is_better_ranking_metric_ranks_descending(phase, alice, alice_team, bob, bob_team):
+    PhaseMetric.objects.filter(phase=phase).update(is_ranking=False)
+    PhaseMetric.objects.filter(phase=phase, metric="ssim").update(is_ranking=True, direction="higher")
+    low = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0, "ssim": 0.2})
+    high = scored_submission_create(phase=phase, team=bob_team, user=bob, public={"fid": 9.0, "ssim": 0.9})
+    result = board(phase, alice)
+    assert result["ranking_metric"] == "ssim" and result["direction"] == "higher"
+    assert ranked(result) == [(1, "bob", high.pk), (2, "alice", low.pk)]
+
+
+def test_baselines_are_shown_and_marked_but_not_ranked(phase, organizer, alice, alice_team, bob, bob_team):
+    alice_sub = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 10.0})
+    bob_sub = scored_submission_create(phase=phase, team=bob_team, user=bob, public={"fid": 30.0})
+    baseline = scored_submission_create(phase=phase, team=None, user=organizer, public={"fid": 20.0}, is_baseline=True)
+    rows = board(phase, alice)["rows"]
+    assert [(row["rank"], row["submission_id"], row["is_baseline"]) for row in rows] == [
+        (1, alice_sub.pk, False),
+        (None, baseline.pk, True),
+        (2, bob_sub.pk, False),
+    ]
+    assert rows[1]["team"] == "Baseline"
+
+
+def test_hidden_metrics_are_shown_to_organizers_only(phase, organizer, alice, alice_team):
+    PhaseMetric.objects.filter(phase=phase, metric="lpips").update(shown=False)
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0, "lpips": 0.3, "ssim": 0.5})
+    participant_view = board(phase, alice)
+    organizer_view = board(phase, organizer)
+    assert [m["metric"] for m in participant_view["metrics"]] == ["fid", "ssim"]
+    assert set(participant_view["rows"][0]["scores"]) == {"fid", "ssim"}
+    assert [m["metric"] for m in organizer_view["metrics"]] == ["fid", "lpips", "ssim"]
+    assert organizer_view["rows"][0]["scores"]["lpips"]["value"] == 0.3
+
+
+def test_intervals_and_the_calibrated_flag_are_reported(phase, alice, alice_team):
+    scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 12.5}, interval=(11.0, 14.0), calibrated=False
+    )
+    result = board(phase, alice)
+    assert result["rows"][0]["scores"]["fid"] == {"value": 12.5, "interval": [11.0, 14.0]}
+    # the competition uses random feature networks: never calibrated
+    assert result["calibrated"] is False
+
+
+def test_unscored_and_failed_submissions_are_not_on_the_board(phase, alice, alice_team):
+    scored = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
+    failed = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 0.5})
+    Submission.objects.filter(pk=failed.pk).update(state=Submission.State.FAILED)
+    assert [row["submission_id"] for row in board(phase, alice)["rows"]] == [scored.pk]
+
+
+# --- visibility -------------------------------------------------------------------------------
+
+
+def test_the_private_board_is_hidden_from_participants_while_the_phase_runs(phase, organizer, alice, alice_team):
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 3.0}, private={"fid": 4.25})
+    for viewer in (alice, AnonymousUser()):
+        with pytest.raises(ApplicationError) as caught:
+            board(phase, viewer, "private")
+        assert (caught.value.code, caught.value.status) == ("private_leaderboard_hidden", 403)
+        assert "4.25" not in caught.value.message
+    # organizers see it always
+    assert board(phase, organizer, "private")["rows"][0]["scores"]["fid"]["value"] == 4.25
+
+
+def test_the_private_board_appears_when_the_phase_ends(phase, alice, alice_team):
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 3.0}, private={"fid": 4.25})
+    end_phase(phase)
+    assert board(phase, alice, "private")["rows"][0]["scores"]["fid"]["value"] == 4.25
+    assert board(phase, AnonymousUser(), "private")["rows"][0]["rank"] == 1
+    # the public board stays visible after the end
+    assert board(phase, alice, "public")["rows"][0]["scores"]["fid"]["value"] == 3.0
+
+
+def test_without_reveal_at_end_the_private_board_waits_for_the_organizers_reveal(phase, alice, alice_team):
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 3.0}, private={"fid": 4.25})
+    end_phase(phase)
+    set_phase(phase, reveal_private_at_end=False)
+    with pytest.raises(ApplicationError) as caught:
+        board(phase, alice, "private")
+    assert "when the organizers reveal it" in caught.value.message
+    set_phase(phase, private_revealed_at=timezone.now())
+    assert board(phase, alice, "private")["rows"][0]["scores"]["fid"]["value"] == 4.25
+
+
+def test_an_unknown_split_is_a_validation_error(phase, alice):
+    with pytest.raises(ApplicationError) as caught:
+        board(phase, alice, "secret")
+    assert caught.value.code == "validation_error"
+
+
+def test_private_scores_of_a_submission_are_visible_to_participants_only_after_the_reveal(
+    phase, organizer, alice, alice_team
+):
+    submission = scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 3.0}, private={"fid": 4.0}
+    )
+
+    def splits(user) -> set[str]:
+        loaded = selectors.submission_get(submission_id=submission.pk, user=user)
+        return {score.split for score in selectors.submission_scores_visible(submission=loaded, user=user)}
+
+    assert splits(alice) == {"public"}
+    assert splits(organizer) == {"public", "private"}
+    end_phase(phase)
+    assert splits(alice) == {"public", "private"}
+
+
+def test_a_submission_is_visible_to_its_team_and_organizers_and_baselines_to_everyone(
+    phase, organizer, alice, alice_team, bob, bob_team
+):
+    mine = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
+    baseline = scored_submission_create(phase=phase, team=None, user=organizer, public={"fid": 2.0}, is_baseline=True)
+    assert selectors.submission_get(submission_id=mine.pk, user=alice) is not None
+    assert selectors.submission_get(submission_id=mine.pk, user=organizer) is not None
+    assert selectors.submission_get(submission_id=mine.pk, user=bob) is None
+    assert selectors.submission_get(submission_id=mine.pk, user=AnonymousUser()) is None
+    assert selectors.submission_get(submission_id=baseline.pk, user=AnonymousUser()) is not None
+
+
+# --- final selection on the private board -----------------------------------------------------
+
+
+@pytest.fixture
+def two_alice_submissions(phase, alice, alice_team):
+    """Alice's best public submission is her worse private one."""
+    now = timezone.now()
+    public_best = scored_submission_create(
+        phase=phase,
+        team=alice_team,
+        user=alice,
+        public={"fid": 1.0},
+        private={"fid": 9.0},
+        created_at=now - timedelta(hours=2),
+    )
+    private_best = scored_submission_create(
+        phase=phase,
+        team=alice_team,
+        user=alice,
+        public={"fid": 2.0},
+        private={"fid": 3.0},
+        created_at=now - timedelta(hours=1),
+    )
+    return public_best, private_best
+
+
+def private_row(phase, organizer):
+    rows = board(phase, organizer, "private")["rows"]
+    assert len(rows) == 1
+    return rows[0]["submission_id"], rows[0]["scores"]["fid"]["value"]
+
+
+def test_without_selection_the_private_board_uses_the_best_public_submission(phase, organizer, two_alice_submissions):
+    public_best, _ = two_alice_submissions
+    set_phase(phase, final_selection_limit=1)
+    assert private_row(phase, organizer) == (public_best.pk, 9.0)
+
+
+def test_without_selection_the_best_of_the_top_k_public_submissions_counts(phase, organizer, two_alice_submissions):
+    _, private_best = two_alice_submissions
+    set_phase(phase, final_selection_limit=2)
+    assert private_row(phase, organizer) == (private_best.pk, 3.0)
+
+
+def test_a_selected_final_replaces_the_automatic_choice_on_the_private_board(
+    phase, organizer, alice, two_alice_submissions, django_capture_on_commit_callbacks
+):
+    public_best, private_best = two_alice_submissions
+    set_phase(phase, final_selection_limit=1)
+    assert private_row(phase, organizer) == (public_best.pk, 9.0)
+    # when alice selects her other submission (the service invalidates the cached board on commit)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.submission_select_final(submission=private_best, user=alice, selected=True)
+    # then the private board shows the selected one, and the public board is unchanged
+    assert private_row(phase, organizer) == (private_best.pk, 3.0)
+    assert board(phase, organizer)["rows"][0]["submission_id"] == public_best.pk
+
+
+# --- cache ------------------------------------------------------------------------------------
+
+
+def test_boards_are_cached_until_a_score_lands_and_invalidates_them(phase, alice, alice_team, bob, bob_team):
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
+    first = board(phase, alice)
+    # given a new score written behind the cache's back
+    newer = scored_submission_create(phase=phase, team=bob_team, user=bob, public={"fid": 1.0})
+    # then the cached board is served
+    assert board(phase, alice) == first
+    # when the scoring pipeline calls the invalidation hook
+    services.leaderboard_invalidate(phase_id=phase.pk)
+    # then the next read computes the new board
+    assert board(phase, alice)["rows"][0]["submission_id"] == newer.pk
+
+
+def test_a_cached_board_is_served_without_reading_scores(phase, alice, alice_team):
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
+    board(phase, alice)
+    # metrics, organizer check, viewer team: no submissions or scores query
+    with CaptureQueriesContext(connection) as queries:
+        board(phase, alice)
+    assert not any("submissions_score" in query["sql"] for query in queries.captured_queries)
+
+
+def test_changing_the_metric_configuration_changes_the_cached_board(phase, organizer, alice, alice_team):
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0, "lpips": 0.3})
+    assert "lpips" in board(phase, alice)["rows"][0]["scores"]
+    PhaseMetric.objects.filter(phase=phase, metric="lpips").update(shown=False)
+    assert "lpips" not in board(phase, alice)["rows"][0]["scores"]
+
+
+# --- queue ------------------------------------------------------------------------------------
+
+
+def test_queue_positions_count_every_queued_submission_created_before(phase, alice, alice_team, bob, bob_team):
+    now = timezone.now()
+    subs = []
+    for hours, (team, user) in enumerate([(alice_team, alice), (bob_team, bob), (alice_team, alice)]):
+        sub = scored_submission_create(
+            phase=phase, team=team, user=user, public={}, created_at=now + timedelta(hours=hours)
+        )
+        Submission.objects.filter(pk=sub.pk).update(state=Submission.State.QUEUED)
+        sub.refresh_from_db()
+        subs.append(sub)
+    Submission.objects.filter(pk=subs[0].pk).update(state=Submission.State.SCORED)
+    subs[0].refresh_from_db()
+    assert selectors.queue_positions(subs) == {subs[1].pk: 1, subs[2].pk: 2}
+    assert selectors.submission_queue_position(subs[2]) == 2
+    assert selectors.submission_queue_position(subs[0]) is None
