@@ -16,6 +16,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # Submissions' pages first: "c/<slug>/submit/" must win over "c/<slug>/<section>/".
+    path("", include("submissions.urls")),
     path("", include("competitions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

@@ -39,7 +39,7 @@ def test_the_demo_serves_the_front_page_and_admin_login_and_stops_on_ctrl_c(tmp_
         )
     try:
         front = wait_until(lambda: fetch(f"http://127.0.0.1:{port}/"), timeout=120, message="the front page")
-        assert front[0] == 200 and "<h1>Atelier</h1>" in front[1]
+        assert front[0] == 200 and "<h1>Competitions</h1>" in front[1]
         login = fetch(f"http://127.0.0.1:{port}/admin/login/")
         assert login is not None and login[0] == 200 and 'name="password"' in login[1]
         wait_until(lambda: " ready." in log_path.read_text(errors="replace"), timeout=120, message="the worker")

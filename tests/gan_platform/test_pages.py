@@ -11,7 +11,9 @@ def test_the_front_page_names_the_site(client):
     response = client.get("/")
 
     assert response.status_code == 200
-    assert "<h1>Atelier</h1>" in response.content.decode()
+    page = response.content.decode()
+    assert '<a class="brand" href="/">Atelier</a>' in page
+    assert "<h1>Competitions</h1>" in page
 
 
 def test_the_admin_login_page_is_served(client):

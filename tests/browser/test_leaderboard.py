@@ -1,0 +1,101 @@
+"""The leaderboard holds up with 1,000 rows and long names: sortable, accessible, the visitor's row marked."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from competitions.models import Participation, Team
+from submissions.models import Score, Submission
+from tests.browser.inspection import accessibility_problems, screenshot
+from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, user_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LONG = "Ateliers-de-gravure-sur-bois-et-de-linogravure-de-la-rive-gauche-" * 3
+
+
+def many_scored_teams(competition, count: int) -> None:
+    phase = competition.phases.get()
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"user{index:04d}", email=f"u{index}@example.org") for index in range(count)]
+    )
+    teams = Team.objects.bulk_create(
+        [
+            Team(competition=competition, name=f"{LONG[: 40 + index % 80]}{index:04d}", created_by=user)
+            for index, user in enumerate(users)
+        ]
+    )
+    now = timezone.now()
+    Participation.objects.bulk_create(
+        [
+            Participation(competition=competition, user=user, team=team, accepted_rules_at=now)
+            for user, team in zip(users, teams, strict=True)
+        ]
+    )
+    submissions = Submission.objects.bulk_create(
+        [
+            Submission(
+                phase=phase,
+                team=team,
+                submitted_by=user,
+                original_name="g.onnx",
+                format="onnx",
+                sha256="5" * 64,
+                size=1,
+                state=Submission.State.SCORED,
+            )  # fmt: skip
+            for user, team in zip(users, teams, strict=True)
+        ]
+    )
+    Score.objects.bulk_create(
+        [
+            Score(
+                submission=submission,
+                split="public",
+                metric=metric,
+                value=value,
+                interval_low=value - 0.5,
+                interval_high=value + 0.5,
+                calibrated=False,
+                preprocessing_mode="clean",
+                gan_core_version="test",
+            )  # fmt: skip
+            for index, submission in enumerate(submissions)
+            for metric, value in (("fid", 10 + (index * 7919) % 1000 / 10), ("ssim", (index % 97) / 100))
+        ]
+    )
+
+
+def test_a_long_leaderboard_with_long_names_sorts_and_stays_accessible(page):
+    competition = competition_create_for_tests(slug="long", metrics=("fid", "ssim"), ranking="fid")
+    many_scored_teams(competition, 1000)
+    me = user_create("me-" + LONG[:60])
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(me.username)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
+
+    page.goto("/c/long/leaderboard/")
+    rows = page.locator("table.leaderboard tbody tr")
+    assert rows.count() == 1000
+    first_ranks = [rows.nth(i).locator("td").first.inner_text() for i in range(3)]
+    assert first_ranks == ["1", "2", "3"]
+    assert accessibility_problems(page) == []
+    # long names wrap inside the table instead of widening the page past the viewport
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, "leaderboard-1000-rows")
+
+    # sorting by SSIM (higher is better) puts the highest first
+    page.get_by_role("button", name="SSIM (content)").click()
+    page.get_by_role("button", name="SSIM (content)").click()
+    top = rows.nth(0).locator("td").nth(3).inner_text().split("\n")[0]
+    assert top == "0.960"
+
+    # a narrow phone screen
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/c/long/leaderboard/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, "leaderboard-phone")

@@ -1,0 +1,197 @@
+"""Participant pages render what the visitor may see, and nothing hidden."""
+
+from __future__ import annotations
+
+import pytest
+
+from competitions.models import DatasetImage
+from submissions.models import Score, Submission
+from tests.factories import competition_create_for_tests, organizer_create, participant_join, user_create
+
+pytestmark = pytest.mark.django_db
+
+
+def scored_submission(competition, team, user, *, value: float, private: float, name="gen.safetensors"):
+    phase = competition.phases.get()
+    submission = Submission.objects.create(
+        phase=phase,
+        team=team,
+        submitted_by=user,
+        original_name=name,
+        format="safetensors",
+        sha256="0" * 64,
+        size=1234,
+        state=Submission.State.SCORED,
+    )
+    for split, figure in (("public", value), ("private", private)):
+        Score.objects.create(
+            submission=submission,
+            split=split,
+            metric="fid",
+            value=figure,
+            interval_low=figure - 1,
+            interval_high=figure + 1,
+            calibrated=False,
+            preprocessing_mode="clean",
+            gan_core_version="test",
+        )
+    return submission
+
+
+def test_the_home_page_lists_public_competitions_with_their_open_phase(client):
+    competition_create_for_tests(slug="wood", title="Photos into woodcuts")
+    competition_create_for_tests(slug="secret", title="A draft", visibility="draft")
+
+    page = client.get("/").content.decode()
+
+    assert "Photos into woodcuts" in page
+    assert "A draft" not in page
+    assert "Open</span> Main phase" in page or "Open</span>" in page
+
+
+def test_the_competition_page_renders_markdown_safely(client):
+    competition = competition_create_for_tests()
+    competition.description = "# Welcome\n\n**Bold** <script>alert(1)</script> [link](https://example.org)"
+    competition.save()
+
+    page = client.get(f"/c/{competition.slug}/").content.decode()
+
+    assert "<h2>Welcome</h2>" in page and "<strong>Bold</strong>" in page
+    assert "<script>alert(1)</script>" not in page
+    assert 'rel="noopener noreferrer nofollow"' in page
+
+
+def test_the_data_page_shows_style_and_preview_images_but_never_hidden_ones(client):
+    competition = competition_create_for_tests(content_images=6, preview=2)
+    hidden = DatasetImage.objects.filter(
+        image_set__competition=competition, image_set__kind="content", is_preview=False
+    )
+    previews = DatasetImage.objects.filter(image_set__competition=competition, is_preview=True)
+
+    page = client.get(f"/c/{competition.slug}/data/").content.decode()
+
+    assert all(f"/images/{image.pk}.png" in page for image in previews)
+    assert hidden.exists()
+    assert not any(f"/images/{image.pk}.png" in page for image in hidden)
+    assert "Not calibrated" in page
+
+
+def test_joining_needs_the_rules_accepted(client):
+    competition = competition_create_for_tests()
+    user = user_create("ada")
+    client.force_login(user)
+
+    refused = client.post(f"/c/{competition.slug}/join/", {}, follow=True)
+    assert "rules" in refused.content.decode().lower()
+    assert not competition.participations.filter(user=user).exists()
+
+    response = client.post(f"/c/{competition.slug}/join/", {"accept_rules": "on"})
+    assert response.status_code == 302 and response["Location"] == f"/c/{competition.slug}/submit/"
+    assert competition.participations.filter(user=user).exists()
+
+
+def test_the_submit_page_states_formats_limits_and_quota(client):
+    competition = competition_create_for_tests()
+    user = user_create("ada")
+    participant_join(competition, user)
+    client.force_login(user)
+
+    page = client.get(f"/c/{competition.slug}/submit/").content.decode()
+
+    assert 'data-upload-api="/api/v1/competitions/wood/submissions/"' in page
+    assert "safetensors" in page and "ONNX" in page
+    assert "left today" in page
+    assert f'data-max-bytes="{competition.phases.get().upload_size_limit}"' in page
+
+
+def test_the_leaderboard_highlights_my_row_and_hides_the_private_split_while_the_phase_runs(client):
+    competition = competition_create_for_tests()
+    ada, bob = user_create("ada"), user_create("bob")
+    ada_team = participant_join(competition, ada).team
+    bob_team = participant_join(competition, bob).team
+    scored_submission(competition, ada_team, ada, value=10.0, private=31.4159)
+    scored_submission(competition, bob_team, bob, value=12.0, private=27.1828)
+    client.force_login(ada)
+
+    page = client.get(f"/c/{competition.slug}/leaderboard/").content.decode()
+
+    assert '<tr class="mine" aria-label="Your team\'s row">' in page
+    assert "10.000" in page and "12.000" in page
+    assert "31.416" not in page and "27.183" not in page, "no private figure before the reveal"
+    assert "<svg" in page, "the best-score chart"
+    private = client.get(f"/c/{competition.slug}/leaderboard/?split=private").content.decode()
+    assert "hidden until it is revealed" in private
+    assert "31.416" not in private
+
+
+def test_another_teams_submission_page_is_not_found(client):
+    competition = competition_create_for_tests()
+    ada, bob = user_create("ada"), user_create("bob")
+    submission = scored_submission(competition, participant_join(competition, ada).team, ada, value=1, private=7)
+    participant_join(competition, bob)
+
+    client.force_login(bob)
+    assert client.get(f"/submissions/{submission.pk}/").status_code == 404
+    client.force_login(ada)
+    page = client.get(f"/submissions/{submission.pk}/").content.decode()
+    assert "1.000" in page and "7.000" not in page, "the private figure stays hidden until the reveal"
+
+
+def test_my_submissions_shows_live_state_hooks_and_failure_messages(client):
+    competition = competition_create_for_tests()
+    ada = user_create("ada")
+    team = participant_join(competition, ada).team
+    Submission.objects.create(
+        phase=competition.phases.get(),
+        team=team,
+        submitted_by=ada,
+        original_name="broken.onnx",
+        format="onnx",
+        sha256="1" * 64,
+        size=10,
+        state=Submission.State.FAILED,
+        failure_code="wrong_channels",
+        failure_message="Your generator returned 4 channels; it must return 3 (RGB).",
+    )
+    queued = Submission.objects.create(
+        phase=competition.phases.get(),
+        team=team,
+        submitted_by=ada,
+        original_name="next.onnx",
+        format="onnx",
+        sha256="2" * 64,
+        size=10,
+    )
+    client.force_login(ada)
+
+    page = client.get(f"/c/{competition.slug}/submissions/").content.decode()
+
+    assert "Your generator returned 4 channels; it must return 3 (RGB)." in page
+    assert f'data-live-submission="/api/v1/submissions/{queued.pk}/"' in page
+    assert "position 1 in the queue" in page
+
+
+def test_organizer_pages_are_not_found_for_participants(client):
+    competition = competition_create_for_tests()
+    client.force_login(user_create("ada"))
+
+    for url in ("organize/", "organize/edit/", "organize/data/", "organize/phases/new/"):
+        assert client.get(f"/c/{competition.slug}/{url}").status_code == 404, url
+
+
+def test_the_organizer_dashboard_counts_queue_and_failures(client):
+    organizer = organizer_create()
+    competition = competition_create_for_tests(organizer=organizer)
+    ada = user_create("ada")
+    team = participant_join(competition, ada).team
+    for code in ("wrong_channels", "wrong_channels", "timeout"):
+        Submission.objects.create(
+            phase=competition.phases.get(), team=team, submitted_by=ada, original_name="x", format="onnx",
+            sha256="3" * 64, size=1, state=Submission.State.FAILED, failure_code=code,
+        )  # fmt: skip
+    client.force_login(organizer)
+
+    page = client.get(f"/c/{competition.slug}/organize/").content.decode()
+
+    assert "<code>wrong_channels</code>: 2" in page and "<code>timeout</code>: 1" in page
+    assert "Reveal private leaderboard" in page
