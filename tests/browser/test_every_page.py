@@ -1,0 +1,93 @@
+"""Every page passes the accessibility smoke check and holds long names without overflowing the viewport,
+on a desktop and on a phone screen."""
+
+from __future__ import annotations
+
+import pytest
+
+from submissions.models import Score, Submission
+from tests.browser.inspection import accessibility_problems, screenshot
+from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LONG_TITLE = "Photographies transformées en gravures sur bois de la rive gauche et des faubourgs " * 2
+
+
+def log_in(page, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
+
+
+def check(page, url: str, name: str) -> None:
+    response = page.goto(url)
+    assert response.status == 200, url
+    assert accessibility_problems(page) == [], url
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"{url} is {overflow}px wider than the viewport"
+    screenshot(page, name)
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
+)
+def test_every_page_is_accessible_and_fits_the_screen(page, viewport):
+    page.set_viewport_size(viewport)
+    suffix = "phone" if viewport["width"] < 600 else "desktop"
+    organizer = user_create("olga", is_staff=True)
+    competition = competition_create_for_tests(slug="woodcuts", title=LONG_TITLE.strip(), organizer=organizer)
+    participant = user_create("participant-with-a-rather-long-user-name-" + "x" * 40)
+    team = participant_join(competition, participant).team
+    scored = Submission.objects.create(
+        phase=competition.phases.get(), team=team, submitted_by=participant, original_name="g" * 120 + ".onnx",
+        format="onnx", sha256="6" * 64, size=2048, state=Submission.State.SCORED, description="d" * 300,
+    )  # fmt: skip
+    Score.objects.create(
+        submission=scored, split="public", metric="fid", value=12.5, interval_low=11.0, interval_high=14.0,
+        calibrated=False, preprocessing_mode="clean", gan_core_version="test",
+    )  # fmt: skip
+    failed = Submission.objects.create(
+        phase=competition.phases.get(), team=team, submitted_by=participant, original_name="broken.onnx",
+        format="onnx", sha256="7" * 64, size=10, state=Submission.State.FAILED, failure_code="wrong_channels",
+        failure_message="Your generator returned 4 channels; it must return 3 (RGB).",
+    )  # fmt: skip
+
+    for url, name in [
+        ("/", "home"),
+        ("/accounts/login/", "login"),
+        ("/accounts/signup/", "signup"),
+        ("/accounts/password-reset/", "password-reset"),
+        ("/c/woodcuts/", "overview"),
+        ("/c/woodcuts/rules/", "rules"),
+        ("/c/woodcuts/data/", "data"),
+        ("/c/woodcuts/scoring/", "scoring"),
+        ("/c/woodcuts/timeline/", "timeline"),
+        ("/c/woodcuts/leaderboard/", "leaderboard-anonymous"),
+    ]:
+        check(page, url, f"page-{name}-{suffix}")
+
+    log_in(page, participant.username)
+    for url, name in [
+        ("/c/woodcuts/submit/", "submit"),
+        ("/c/woodcuts/submissions/", "mine"),
+        (f"/submissions/{scored.pk}/", "submission-scored"),
+        (f"/submissions/{failed.pk}/", "submission-failed"),
+        ("/c/woodcuts/leaderboard/", "leaderboard-participant"),
+        ("/accounts/token/", "token"),
+    ]:
+        check(page, url, f"page-{name}-{suffix}")
+
+    page.context.clear_cookies()
+    log_in(page, "olga")
+    for url, name in [
+        ("/organize/new/", "organizer-new"),
+        ("/c/woodcuts/organize/", "organizer-dashboard"),
+        ("/c/woodcuts/organize/edit/", "organizer-edit"),
+        ("/c/woodcuts/organize/phases/main/", "organizer-phase"),
+        ("/c/woodcuts/organize/data/", "organizer-data"),
+        ("/c/woodcuts/leaderboard/?split=private", "leaderboard-private-organizer"),
+    ]:
+        check(page, url, f"page-{name}-{suffix}")
