@@ -23,7 +23,7 @@ def many_scored_teams(competition, count: int) -> None:
     )
     teams = Team.objects.bulk_create(
         [
-            Team(competition=competition, name=f"{LONG[: 40 + index % 80]}{index:04d}", created_by=user)
+            Team(competition=competition, name=f"{LONG[: 40 + index % 76]}{index:04d}", created_by=user)
             for index, user in enumerate(users)
         ]
     )
