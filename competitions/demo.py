@@ -191,21 +191,21 @@ def demo_bundle_build(destination: Path | BinaryIO) -> str:
 BASELINES = (
     {
         "name": "identity-like-unet.safetensors",
-        "description": "Baseline: identity-like U-Net (per-channel standardised input through tanh); an anchor.",
+        "description": "Identity-like U-Net (per-channel standardised input through tanh); an anchor.",
         "config": {"architecture": "unet_small", "hyperparameters": {"base_channels": 6, "depth": 1}},
         "seed": 0,
         "identity_like": True,
     },
     {
         "name": "random-transformer-net-seed-1.safetensors",
-        "description": "Baseline: TransformerNet with random weights (seed 1); what an untrained generator scores.",
+        "description": "TransformerNet with random weights (seed 1); what an untrained generator scores.",
         "config": {"architecture": "transformer_net", "hyperparameters": {"channels": 8, "n_residual": 2}},
         "seed": 1,
         "identity_like": False,
     },
     {
         "name": "random-resnet-seed-2.safetensors",
-        "description": "Baseline: CycleGAN ResNet-6 with random weights (seed 2, ngf 8).",
+        "description": "CycleGAN ResNet-6 with random weights (seed 2, ngf 8).",
         "config": {"architecture": "resnet", "hyperparameters": {"n_blocks": 6, "ngf": 8}},
         "seed": 2,
         "identity_like": False,

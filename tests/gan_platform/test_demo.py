@@ -46,7 +46,7 @@ def test_the_demo_serves_the_front_page_and_admin_login_and_stops_on_ctrl_c(tmp_
 
         # when the user presses Ctrl-C (SIGINT to the foreground process group)
         os.killpg(demo.pid, signal.SIGINT)
-        demo.wait(timeout=60)
+        assert demo.wait(timeout=60) == 0, "Ctrl-C is the normal way out of the demo"
     except BaseException:
         print(log_path.read_text(errors="replace")[-5000:])
         raise
