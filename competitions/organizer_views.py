@@ -24,6 +24,8 @@ from django.views.decorators.http import require_POST
 from competitions.models import Competition, ImageSet, Phase, PhaseMetric
 from competitions.selectors import competition_get, is_organizer, public_images
 from competitions.services import (
+    COMPETITION_FIELDS,
+    PHASE_FIELDS,
     competition_create,
     competition_update,
     content_split_apply,
@@ -37,33 +39,9 @@ from gan_platform.errors import ApplicationError
 from submissions.models import Score, Submission
 from submissions.services import submission_baseline_set, submission_cancel, submission_rerun
 
-COMPETITION_FIELDS = [
-    "slug",
-    "title",
-    "summary",
-    "description",
-    "rules",
-    "visibility",
-    "preprocessing_mode",
-    "input_value_range",
-    "image_size",
-    "size_multiple",
-    "feature_weights",
-    "max_team_size",
-]
-PHASE_FORM_FIELDS = [
-    "slug",
-    "name",
-    "starts_at",
-    "ends_at",
-    "daily_quota",
-    "total_quota",
-    "max_running",
-    "execution_time_limit",
-    "upload_size_limit",
-    "final_selection_limit",
-    "reveal_private_at_end",
-]
+#: What the organizer pages edit: every field the services accept (the slug only when creating).
+COMPETITION_FORM_FIELDS = ["slug", *COMPETITION_FIELDS]
+PHASE_FORM_FIELDS = ["slug", *(name for name in PHASE_FIELDS if name != "order")]
 FORMATS = [("safetensors", "safetensors (reference architectures)"), ("onnx", "ONNX (free architectures)")]
 ARCHITECTURES = [("resnet", "CycleGAN ResNet"), ("transformer_net", "TransformerNet"), ("unet_small", "Small U-Net")]
 
@@ -81,7 +59,7 @@ class CompetitionForm(forms.ModelForm):
 
     class Meta:
         model = Competition
-        fields = COMPETITION_FIELDS
+        fields = COMPETITION_FORM_FIELDS
         widgets = {"description": forms.Textarea(attrs={"rows": 6}), "rules": forms.Textarea(attrs={"rows": 6})}
 
 

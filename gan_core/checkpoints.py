@@ -16,7 +16,7 @@ Everything else is refused by content (never by file name) with ``unsupported_fo
 ``.pt2``, other zips, tar and compressed archives, polyglots (a safetensors or ONNX file that
 also carries a zip end-of-central-directory record), unrecognised bytes. Detection reads bytes
 and, for zips, member names from the central directory after bounding its size; nothing here
-calls ``torch.load``, ``torch.jit.load``, ``torch.export.load`` or ``pickle``.
+hands participant bytes to torch's loaders (plain, TorchScript or export) or to the pickle module.
 """
 
 from __future__ import annotations
