@@ -12,10 +12,9 @@ from tests.submissions.conftest import (  # noqa: F401 (fixtures)
     bob_team,
     clean_cache,
     competition,
-    fast_passwords,
+    isolated_storage,
     organizer,
     phase,
-    private_root,
     sent,
 )
 

@@ -28,18 +28,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def private_root(settings, tmp_path) -> Path:
-    # A fast hasher: every test logs in, and the default PBKDF2 takes seconds on a shared CPU.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    root = tmp_path / "private"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": None},
-        },
-    }
-    return root
+def isolated_storage(private_root, fast_passwords) -> None:
+    """Private storage in the test's temporary folder; cheap password hashes (every test logs in)."""
 
 
 @pytest.fixture(autouse=True)

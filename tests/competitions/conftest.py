@@ -10,19 +10,8 @@ from tests.factories import organizer_create, user_create
 
 
 @pytest.fixture(autouse=True)
-def private_root(settings, tmp_path) -> Path:
-    """Private storage under the test's temporary folder, so file assertions see only this test's files
-    (and a fast password hasher: the factories set passwords)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    root = tmp_path / "private"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": None},
-        },
-    }
-    return root
+def isolated_storage(private_root, fast_passwords) -> None:
+    """Every competitions test: private storage in its temporary folder, cheap password hashes."""
 
 
 def stored_files(root: Path) -> list[str]:

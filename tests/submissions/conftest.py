@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from django.core.cache import cache
 
@@ -11,23 +9,8 @@ from tests.factories import competition_create_for_tests, organizer_create, part
 
 
 @pytest.fixture(autouse=True)
-def private_root(settings, tmp_path) -> Path:
-    """Private storage under the test's temporary folder, so file assertions see only this test's files."""
-    root = tmp_path / "private"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": None},
-        },
-    }
-    return root
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    """Test users are made with passwords: hash them cheaply (PBKDF2 costs about a second here)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def isolated_storage(private_root, fast_passwords) -> None:
+    """Every submissions (and API) test: private storage in its temporary folder, cheap password hashes."""
 
 
 @pytest.fixture(autouse=True)
