@@ -12,7 +12,7 @@ from typing import Any
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -22,25 +22,8 @@ from rest_framework.views import APIView
 from competitions import selectors, services
 from competitions.models import Competition, Participation, Phase, PhaseMetric, Team
 from gan_platform.errors import ApplicationError
+from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
-
-ErrorSerializer = inline_serializer(
-    "CompetitionError",
-    fields={
-        "error": inline_serializer(
-            "CompetitionErrorBody",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(),
-            },
-        )
-    },
-)
-
-
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in statuses}
 
 
 def _competition_or_404(*, slug: str, user: Any) -> Competition:
@@ -202,7 +185,7 @@ class CompetitionDetailApi(APIView):
         "calibrated",
     )
 
-    @extend_schema(operation_id="competition_get", responses={200: OutputSerializer, **_errors(404)})
+    @extend_schema(operation_id="competition_get", responses={200: OutputSerializer, **error_responses(404)})
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
         organizer = selectors.is_organizer(competition=competition, user=request.user)
@@ -240,7 +223,7 @@ class CompetitionJoinApi(APIView):
     @extend_schema(
         operation_id="competition_join",
         request=InputSerializer,
-        responses={200: ParticipationSerializer, 201: ParticipationSerializer, **_errors(400, 401, 404)},
+        responses={200: ParticipationSerializer, 201: ParticipationSerializer, **error_responses(400, 401, 404)},
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -261,7 +244,7 @@ class TeamGetApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="team_get", responses={200: TeamSerializer, **_errors(401, 403, 404)})
+    @extend_schema(operation_id="team_get", responses={200: TeamSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
         participation = selectors.participation_get(competition=competition, user=request.user)
@@ -281,7 +264,7 @@ class TeamCreateApi(APIView):
     @extend_schema(
         operation_id="team_create",
         request=InputSerializer,
-        responses={201: TeamSerializer, **_errors(400, 401, 403, 404)},
+        responses={201: TeamSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -302,7 +285,7 @@ class TeamJoinApi(APIView):
     @extend_schema(
         operation_id="team_join",
         request=InputSerializer,
-        responses={200: TeamSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: TeamSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -318,7 +301,7 @@ class TeamLeaveApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        operation_id="team_leave", request=None, responses={200: TeamSerializer, **_errors(400, 401, 403, 404)}
+        operation_id="team_leave", request=None, responses={200: TeamSerializer, **error_responses(400, 401, 403, 404)}
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -340,7 +323,9 @@ class PublicImageListApi(APIView):
         height = serializers.IntegerField()
         url = serializers.CharField()
 
-    @extend_schema(operation_id="competition_image_list", responses={200: OutputSerializer(many=True), **_errors(404)})
+    @extend_schema(
+        operation_id="competition_image_list", responses={200: OutputSerializer(many=True), **error_responses(404)}
+    )
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
         rows = [
@@ -365,7 +350,8 @@ class PublicImageGetApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        operation_id="competition_image_get", responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(404)}
+        operation_id="competition_image_get",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(404)},
     )
     def get(self, request: Request, slug: str, image_id: int) -> Any:
         competition = _competition_or_404(slug=slug, user=request.user)

@@ -545,6 +545,14 @@ def _free_team_name(competition: Competition, base: str) -> str:
     return name
 
 
+def _team_new(competition: Competition, user: Any, *, name: str) -> Team:
+    """Save a new team ``name`` created by ``user``, with a fresh invitation code."""
+    team = Team(competition=competition, name=name, created_by=user, join_code=_team_code())
+    _full_clean(team)
+    team.save()
+    return team
+
+
 def _team_has_live_submissions(team: Team, *, at: datetime | None = None) -> bool:
     at = at or timezone.now()
     return team.submissions.filter(phase__ends_at__gt=at).exists()
@@ -570,14 +578,7 @@ def participation_join(*, competition: Competition, user: Any, accept_rules: boo
         )
     try:
         with transaction.atomic():
-            team = Team(
-                competition=competition,
-                name=_free_team_name(competition, user.get_username()),
-                created_by=user,
-                join_code=_team_code(),
-            )
-            _full_clean(team)
-            team.save()
+            team = _team_new(competition, user, name=_free_team_name(competition, user.get_username()))
             participation = Participation(
                 competition=competition, user=user, team=team, accepted_rules_at=timezone.now()
             )
@@ -634,9 +635,7 @@ def team_create(*, competition: Competition, user: Any, name: str) -> Team:
             raise _invalid(
                 "name", f"a team called {name!r} already exists in {competition.slug}.", code="team_name_taken"
             )
-        team = Team(competition=competition, name=name, created_by=user, join_code=_team_code())
-        _full_clean(team)
-        team.save()
+        team = _team_new(competition, user, name=name)
         _team_move(participation, team)
     return team
 
@@ -675,14 +674,7 @@ def team_leave(*, competition: Competition, user: Any) -> Team:
             return participation.team
         if _team_has_live_submissions(participation.team):
             raise _team_locked(participation.team)
-        team = Team(
-            competition=competition,
-            name=_free_team_name(competition, user.get_username()),
-            created_by=user,
-            join_code=_team_code(),
-        )
-        _full_clean(team)
-        team.save()
+        team = _team_new(competition, user, name=_free_team_name(competition, user.get_username()))
         _team_move(participation, team)
     return team
 

@@ -12,8 +12,30 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
 
-__all__ = ["AutoSchema", "component_name"]
+__all__ = ["AutoSchema", "ErrorSerializer", "component_name", "error_responses"]
+
+#: The one error shape of the API (``gan_platform.errors.error_body``), for the schema.
+ErrorSerializer = inline_serializer(
+    "Error",
+    fields={
+        "error": inline_serializer(
+            "ErrorBody",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(),
+            },
+        )
+    },
+)
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """``extend_schema(responses=...)`` entries: each status answers the error shape."""
+    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
 
 
 def component_name(qualname: str) -> str | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
     inline_serializer,
@@ -33,6 +33,7 @@ from rest_framework.views import APIView
 from competitions.models import Competition, Phase
 from competitions.selectors import competition_get, is_organizer, phase_current
 from gan_platform.errors import ApplicationError
+from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 from submissions import selectors, services
 from submissions.models import Score, Submission
@@ -44,24 +45,6 @@ PHASE_PARAMETER = OpenApiParameter(
 SPLIT_PARAMETER = OpenApiParameter(
     "split", OpenApiTypes.STR, required=False, enum=["public", "private"], description="Default: public."
 )
-
-ErrorSerializer = inline_serializer(
-    "Error",
-    fields={
-        "error": inline_serializer(
-            "ErrorBody",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(),
-            },
-        )
-    },
-)
-
-
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
 
 
 def _competition_or_404(*, slug: str, user: Any) -> Competition:
@@ -124,10 +107,19 @@ class SubmissionDetailSerializer(serializers.Serializer):
 
 
 def submission_detail_data(
-    *, submission: Submission, user: Any, queue_position: int | None, organizer: bool | None = None
+    *,
+    submission: Submission,
+    user: Any,
+    queue_positions: Mapping[int, int] | None = None,
+    organizer: bool | None = None,
 ) -> dict[str, Any]:
     """The contract's submission detail, with only the scores ``user`` may see (``organizer``:
-    whether ``user`` organises the competition, when the caller knows it already)."""
+    whether ``user`` organises the competition, when the caller knows it already). The queue
+    position comes from ``queue_positions`` (a list's positions, one query for all) or is looked up."""
+    if queue_positions is not None:
+        queue_position = queue_positions.get(submission.pk)
+    else:
+        queue_position = selectors.submission_queue_position(submission)
     scores = selectors.submission_scores_visible(submission=submission, user=user, organizer=organizer)
     failure = None
     if submission.state == Submission.State.FAILED or submission.failure_code:
@@ -214,7 +206,7 @@ class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
         username = serializers.CharField()
 
-    @extend_schema(operation_id="me_get", responses={200: OutputSerializer, **_errors(401)})
+    @extend_schema(operation_id="me_get", responses={200: OutputSerializer, **error_responses(401)})
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer({"username": request.user.get_username()}).data)
 
@@ -243,7 +235,7 @@ class QuotaGetApi(APIView):
     @extend_schema(
         operation_id="quota_get",
         parameters=[PHASE_PARAMETER],
-        responses={200: OutputSerializer, **_errors(401, 403, 404)},
+        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -268,7 +260,7 @@ class SubmissionListApi(APIView):
     @extend_schema(
         operation_id="submission_list",
         parameters=[PHASE_PARAMETER],
-        responses={200: SubmissionDetailSerializer(many=True), **_errors(401, 404)},
+        responses={200: SubmissionDetailSerializer(many=True), **error_responses(401, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -282,7 +274,7 @@ class SubmissionListApi(APIView):
                 submission_detail_data(
                     submission=submission,
                     user=request.user,
-                    queue_position=positions.get(submission.pk),
+                    queue_positions=positions,
                     organizer=organizer,
                 )
                 for submission in submissions
@@ -327,7 +319,7 @@ class SubmissionCreateApi(APIView):
         operation_id="submission_create",
         request={"multipart/form-data": InputSerializer},
         parameters=[PHASE_PARAMETER],
-        responses={201: SubmissionDetailSerializer, **_errors(400, 401, 403, 404, 413, 429)},
+        responses={201: SubmissionDetailSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -372,7 +364,6 @@ class SubmissionCreateApi(APIView):
         data = submission_detail_data(
             submission=submission,
             user=request.user,
-            queue_position=selectors.submission_queue_position(submission),
         )
         return Response(data, status=201)
 
@@ -387,14 +378,13 @@ class SubmissionDetailApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="submission_get", responses={200: SubmissionDetailSerializer, **_errors(404)})
+    @extend_schema(operation_id="submission_get", responses={200: SubmissionDetailSerializer, **error_responses(404)})
     def get(self, request: Request, submission_id: int) -> Response:
         submission = _submission_or_404(submission_id=submission_id, user=request.user)
         return Response(
             submission_detail_data(
                 submission=submission,
                 user=request.user,
-                queue_position=selectors.submission_queue_position(submission),
             )
         )
 
@@ -407,13 +397,13 @@ class SubmissionCancelApi(APIView):
     @extend_schema(
         operation_id="submission_cancel",
         request=None,
-        responses={200: SubmissionDetailSerializer, **_errors(401, 403, 404, 409)},
+        responses={200: SubmissionDetailSerializer, **error_responses(401, 403, 404, 409)},
     )
     def post(self, request: Request, submission_id: int) -> Response:
         submission = _submission_or_404(submission_id=submission_id, user=request.user)
         services.submission_cancel(submission=submission, user=request.user)
         submission = _submission_or_404(submission_id=submission_id, user=request.user)
-        return Response(submission_detail_data(submission=submission, user=request.user, queue_position=None))
+        return Response(submission_detail_data(submission=submission, user=request.user))
 
 
 class SubmissionSelectFinalApi(APIView):
@@ -428,7 +418,7 @@ class SubmissionSelectFinalApi(APIView):
     @extend_schema(
         operation_id="submission_select_final",
         request=InputSerializer,
-        responses={200: SubmissionDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: SubmissionDetailSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
     def post(self, request: Request, submission_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -442,7 +432,6 @@ class SubmissionSelectFinalApi(APIView):
             submission_detail_data(
                 submission=submission,
                 user=request.user,
-                queue_position=selectors.submission_queue_position(submission),
             )
         )
 
@@ -458,7 +447,9 @@ class SubmissionOutputListApi(APIView):
         input_url = serializers.CharField()
         output_url = serializers.CharField(allow_null=True, help_text="Null until the worker wrote the output.")
 
-    @extend_schema(operation_id="submission_output_list", responses={200: OutputSerializer(many=True), **_errors(404)})
+    @extend_schema(
+        operation_id="submission_output_list", responses={200: OutputSerializer(many=True), **error_responses(404)}
+    )
     def get(self, request: Request, submission_id: int) -> Response:
         submission = _submission_or_404(submission_id=submission_id, user=request.user)
         slug = submission.phase.competition.slug
@@ -487,7 +478,7 @@ class SubmissionOutputGetApi(_ErrorsAsJsonMixin, APIView):
 
     @extend_schema(
         operation_id="submission_output_get",
-        responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(404)},
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(404)},
     )
     def get(self, request: Request, submission_id: int, image: str) -> Any:
         submission = _submission_or_404(submission_id=submission_id, user=request.user)
@@ -550,7 +541,7 @@ class LeaderboardGetApi(APIView):
     @extend_schema(
         operation_id="leaderboard_get",
         parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
-        responses={200: OutputSerializer, **_errors(400, 403, 404)},
+        responses={200: OutputSerializer, **error_responses(400, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -596,7 +587,7 @@ class LeaderboardCsvApi(_ErrorsAsJsonMixin, APIView):
     @extend_schema(
         operation_id="leaderboard_csv",
         parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
-        responses={(200, "text/csv"): OpenApiTypes.STR, **_errors(400, 403, 404)},
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Any:
         competition = _competition_or_404(slug=slug, user=request.user)

@@ -266,3 +266,28 @@ def test_a_corrupt_archive_member_is_refused_naming_it(competition):
 
     with pytest.raises(ApplicationError, match=r"^style-000\.png: cannot be read \(Bad CRC-32"):
         replace_from_zip(competition, bytes(data))
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "I;16", "CMYK"])
+def test_the_web_side_converts_images_to_rgb_exactly_as_gan_core_decodes_them(mode, tmp_path):
+    # The web tier may not import gan_core (no torch there), so imagesets keeps its own copy of the
+    # conversion; the stored pixels must be the ones gan_core would read from the original upload.
+    import numpy as np
+
+    from competitions.imagesets import image_canonicalise
+    from gan_core.images import load_image
+
+    rng = np.random.default_rng(3)
+    if mode == "I;16":
+        original = Image.fromarray(rng.integers(0, 65535, (20, 24), dtype=np.uint16))
+    else:
+        rgba = Image.fromarray(rng.integers(0, 255, (20, 24, 4), dtype=np.uint8), "RGBA")
+        original = (rgba.convert("RGB") if mode == "P" else rgba).convert(mode)
+    source = tmp_path / "original.png" if mode != "CMYK" else tmp_path / "original.tiff"
+    original.save(source)
+
+    stored, width, height = image_canonicalise(source.read_bytes(), source=source.name)
+
+    expected = load_image(source).permute(1, 2, 0).numpy()
+    assert (width, height) == (24, 20)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(stored)).convert("RGB")), expected)
