@@ -32,8 +32,9 @@ __all__ = ["HEAD_SIZE", "SAFETENSORS_MAX_HEADER", "checkpoint_format_sniff", "ch
 HEAD_SIZE = 64 * 1024
 """Bytes read from the start of the file to recognise ONNX and the refused formats."""
 
-SAFETENSORS_MAX_HEADER = 100_000_000
-"""The safetensors library refuses headers larger than this (its MAX_HEADER_SIZE)."""
+SAFETENSORS_MAX_HEADER = 1 << 20
+"""The largest safetensors header the worker accepts (``gan_core.checkpoints.MAX_SAFETENSORS_HEADER_BYTES``,
+1 MiB): the web side never reads more of an upload than the worker would accept."""
 
 # ModelProto field number -> wire type (0 varint, 2 length-delimited), from onnx.proto3.
 _ONNX_MODEL_FIELDS: dict[int, int] = {
@@ -153,6 +154,12 @@ def checkpoint_format_sniff_bytes(head: bytes, *, size: int, read_header: IO[byt
 
     if size >= 10 and len(head) >= 9:
         (header_length,) = struct.unpack("<Q", head[:8])
+        if header_length > SAFETENSORS_MAX_HEADER and head[8:9] == b"{":
+            raise ApplicationError(
+                f"The file starts like safetensors but its header claims {header_length} bytes; at most "
+                f"{SAFETENSORS_MAX_HEADER} are accepted (a reference generator needs a few KiB). {_WHAT_TO_UPLOAD}",
+                code="header_too_large",
+            )
         if 2 <= header_length <= SAFETENSORS_MAX_HEADER and 8 + header_length <= size and head[8:9] == b"{":
             if 8 + header_length <= len(head):
                 header_bytes = head[8 : 8 + header_length]

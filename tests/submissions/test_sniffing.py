@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import pytest
 
@@ -120,3 +121,42 @@ def test_sniffing_reads_only_the_head_of_a_large_onnx_file():
 def test_an_onnx_field_longer_than_the_file_is_refused():
     data = b"\x08\x08" + b"\x3a" + _varint(10 * HEAD_SIZE) + b"\x00" * 100
     assert refusal(data).code == "unsupported_format"
+
+
+class _CountingReader(io.BytesIO):
+    """A file that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def test_the_web_side_accepts_no_larger_safetensors_header_than_the_worker():
+    from gan_core.checkpoints import MAX_SAFETENSORS_HEADER_BYTES
+    from submissions.sniffing import SAFETENSORS_MAX_HEADER
+
+    assert SAFETENSORS_MAX_HEADER == MAX_SAFETENSORS_HEADER_BYTES
+
+
+def test_a_header_larger_than_the_worker_accepts_is_refused_without_reading_it():
+    # given a safetensors file whose header claims 2 MiB (the worker accepts 1 MiB) and really holds it
+    claimed = 2 * 1024 * 1024
+    data = struct.pack("<Q", claimed) + b"{" + b" " * (claimed - 2) + b"}" + b"\x00" * 64
+    reader = _CountingReader(data)
+    # when sniffed
+    with pytest.raises(ApplicationError) as caught:
+        checkpoint_format_sniff(reader, size=len(data))
+    # then it is refused with the worker's code, having read only the first block
+    assert caught.value.code == "header_too_large"
+    assert "claims 2097152 bytes; at most 1048576" in caught.value.message
+    assert reader.bytes_read <= HEAD_SIZE
+
+
+def test_a_header_of_exactly_the_limit_is_still_read_and_accepted():
+    data = safetensors_bytes(header_padding=(1 << 20) - 200)
+    reader = _CountingReader(data)
+    assert checkpoint_format_sniff(reader, size=len(data)) == "safetensors"
+    assert reader.bytes_read <= (1 << 20) + HEAD_SIZE
