@@ -12,7 +12,8 @@ storage as well as against local disk; it keeps local copies in ``ATELIER_WORKER
 - ``reference-stats/``: gan_core's ``ReferenceCache`` of style-set statistics, mirrored from the
   ``ReferenceStats`` rows and their files in private storage (computed once, by whichever worker
   needs them first);
-- ``work/<submission>-<token>/``: one run's outputs, removed when the run ends.
+- ``work/<submission>-<token>/``: one attempt's outputs (``preview/`` of the preview run, ``outputs/`` of the
+  hidden run; see :mod:`scoring.worker_runs`), removed when the attempt ends.
 
 Outcomes: a ``GeneratorFailure`` from gan_core (bad checkpoint, broken output contract, out of
 memory, timeout...) is the participant's and final (counts against the quota), except
@@ -48,7 +49,7 @@ from gan_core.failures import FailureCode, GeneratorFailure
 from gan_core.features import WeightsMode, inception, lpips_alex, vgg19_taps
 from gan_core.images import PreprocessMode, content_hash
 from gan_core.metrics.style import STYLE_LAYERS
-from gan_core.sandbox import RunResult, SandboxLimits, run_generator, validate_checkpoint
+from gan_core.sandbox import SandboxLimits, validate_checkpoint
 from gan_core.scoring import (
     INCEPTION_METRICS,
     VGG_NAME,
@@ -72,6 +73,7 @@ from scoring.services import (
     submission_heartbeat,
     submission_release_for_retry,
 )
+from scoring.worker_runs import Efficiency, efficiency_measured, hidden_run, preview_run
 from submissions.models import Score, Submission
 
 logger = logging.getLogger(__name__)
@@ -246,7 +248,8 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
     if not report.ok:
         raise GeneratorFailure(report.code or FailureCode.CRASHED, report.message or "The checkpoint was refused.")
 
-    # Generate: every content image (public and private split) in the sandbox.
+    # Generate, in two sandboxed runs kept apart (scoring/worker_runs.py): the preview images alone,
+    # whose outputs a participant sees, then every content image, whose outputs are only scored.
     lease.advance(Submission.State.GENERATING)
     content_set = ImageSet.objects.get(competition=competition, kind=ImageSet.Kind.CONTENT)
     content_images = list(content_set.images.order_by("name"))
@@ -254,19 +257,34 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
         raise RuntimeError(f"competition {competition.slug} has no content images to run submissions on")
     content_dir = image_set_materialise(content_images)
     content_paths = [content_dir / _file_name(image) for image in content_images]
+    preview_images = [image for image in content_images if image.is_preview]
+    device = str(select_device())
     with work_folder(submission_id, token) as work:
-        run = run_generator(
+        clock = None
+        if preview_images:
+            preview, clock = preview_run(
+                checkpoint=checkpoint,
+                preview_paths=[content_dir / _file_name(image) for image in preview_images],
+                output_dir=work / "preview",
+                contract=contract,
+                limits=limits,
+                device=device,
+                info=report.info,
+                check=lease.check,
+            )
+            preview_outputs_store(submission, preview_images, {path.stem: path for path in preview.outputs})
+        efficiency = efficiency_measured(preview=clock, validation=report, info=report.info)
+        run = hidden_run(
             checkpoint=checkpoint,
-            inputs=content_paths,
+            content_paths=content_paths,
             output_dir=work / "outputs",
             contract=contract,
             limits=limits,
-            device=str(select_device()),
+            device=device,
             info=report.info,
-            on_progress=lease.progress,
+            report_progress=lease.progress,
         )
         outputs_by_stem = {path.stem: path for path in run.outputs}
-        preview_outputs_store(submission, content_images, outputs_by_stem)
 
         # Score: per split, against the cached reference statistics of the style set.
         lease.advance(Submission.State.SCORING)
@@ -276,7 +294,7 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
             content_images=content_images,
             content_paths=content_paths,
             outputs_by_stem=outputs_by_stem,
-            run=run,
+            efficiency=efficiency,
             lease=lease,
         )
 
@@ -301,7 +319,9 @@ def work_folder(submission_id: int, token: uuid.UUID) -> Iterator[Path]:
 
 
 def preview_outputs_store(submission: Submission, images: Sequence[DatasetImage], outputs: dict[str, Path]) -> None:
-    """Copy the outputs of the public preview images to private storage (replacing an earlier attempt's)."""
+    """Copy the preview run's outputs (``outputs``: stem -> file) of the public preview images to private
+    storage, replacing an earlier attempt's. Only the preview run's outputs may come here: the hidden
+    run's never leave the worker."""
     storage = private_storage()
     for image in images:
         if not image.is_preview:
@@ -326,7 +346,7 @@ def submission_scores(
     content_images: Sequence[DatasetImage],
     content_paths: Sequence[Path],
     outputs_by_stem: dict[str, Path],
-    run: RunResult,
+    efficiency: Efficiency,
     lease: LeaseKeeper | None = None,
 ) -> list[ScoreValue]:
     """Scores per split (public, private) of one run's outputs, for the phase's metrics."""
@@ -436,12 +456,21 @@ def submission_scores(
             elif metric == PhaseMetric.Metric.LATENCY:
                 scores.append(
                     ScoreValue(
-                        split, metric, run.seconds_per_image * 1000.0, None, None, calibrated, mode.value, version
+                        split,
+                        metric,
+                        efficiency.seconds_per_image * 1000.0,
+                        None,
+                        None,
+                        calibrated,
+                        mode.value,
+                        version,
                     )
                 )
             elif metric == PhaseMetric.Metric.PARAMETERS:
                 scores.append(
-                    ScoreValue(split, metric, float(run.parameter_count), None, None, calibrated, mode.value, version)
+                    ScoreValue(
+                        split, metric, float(efficiency.parameter_count), None, None, calibrated, mode.value, version
+                    )
                 )
     return scores
 

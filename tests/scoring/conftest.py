@@ -35,15 +35,14 @@ def checkpoint_bytes(config: dict | None = None, *, seed: int = 0, weights_of: d
 
 def submission_row(phase, team, user, data: bytes, **fields) -> Submission:
     """A queued submission row with ``data`` in private storage (the web side's checks skipped)."""
+    values = {"original_name": "generator.safetensors", "format": Submission.Format.SAFETENSORS, **fields}
     submission = Submission(
         phase=phase,
         team=team,
         submitted_by=user,
-        original_name="generator.safetensors",
-        format=Submission.Format.SAFETENSORS,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        **fields,
+        **values,
     )
     submission.file.save("checkpoint", ContentFile(data), save=False)
     submission.save()
