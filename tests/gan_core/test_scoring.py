@@ -324,3 +324,27 @@ def test_a_phase_whose_images_cannot_fit_at_batch_size_one_is_refused_for_the_or
     message = str(raised.value)
     assert "VGG-19 at 1600x1600 needs about 3,906 MiB for one image" in message
     assert "budget of 64 MiB (ATELIER_SCORING_MEMORY_MB); raise the budget or use smaller content images" in message
+
+
+def test_content_and_gram_values_do_not_depend_on_how_the_vgg_batches_are_cut(folders) -> None:
+    from gan_core.features import vgg19_taps
+    from gan_core.metrics.content import content_distance
+    from gan_core.metrics.style import gram_distances
+
+    # given VGG taps that run one image per pass, and the same network run on all four at once
+    one_at_a_time = vgg19_taps(weights=WeightsMode.RANDOM, seed=3, device="cpu", batch_size=1)
+    outputs = scoring.list_images(folders / "outputs")
+    inputs = scoring.match_pairs(outputs, scoring.list_images(folders / "content"))
+    style_means, _ = scoring.style_grams(scoring.list_images(folders / "style"), one_at_a_time, seed=3, cache=None)
+    streamed = scoring.output_features(
+        outputs, content_paths=inputs, vgg=one_at_a_time, style_means=style_means, per_image=["content", "gram"]
+    )
+    # then the per-image values equal those of the whole batch's taps
+    from gan_core.images import load_image
+
+    whole = vgg19_taps(weights=WeightsMode.RANDOM, seed=3, device="cpu")
+    out_taps = whole(torch.stack([load_image(path) for path in outputs]))
+    in_taps = whole(torch.stack([load_image(path) for path in inputs]))
+    np.testing.assert_allclose(streamed.per_image["content"], content_distance(out_taps, in_taps).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(streamed.per_image["gram"], gram_distances(out_taps, style_means).numpy(), rtol=1e-5)
+    assert bool((streamed.per_image["content"] > 0).all())
