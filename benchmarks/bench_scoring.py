@@ -19,6 +19,17 @@ through its weight loader):
 
 Targets (issue 3): distance step >= 10x faster with relative difference < 1e-6; end to end >= 1.3x
 pytorch-fid's throughput on CPU with |difference| < 1e-3; peak memory independent of the number of images.
+
+3. ``--per-metric``: a table per metric (``--metrics ssim,lpips,content,gram,inception,default``), image
+   size (``--sizes 256,512,1024``) and count (``--counts 100,1000``): seconds per image and peak RSS of
+   gan_core's scoring path (``output_features`` with a ``--memory-mb`` budget), and of the reference
+   implementation where one exists (torchmetrics SSIM, the ``lpips`` package), each cell in a fresh
+   process (``benchmarks/metric_cells.py``), and the growth of peak RSS from the smallest to the largest
+   count. ``default`` is every image metric at once (Inception, LPIPS, content, SSIM, Gram).
+   Targets (issue 16): peak RSS growth < 5 % from 100 to 1,000 images; SSIM at 512 within 1.5x
+   torchmetrics' time and at most its memory; the default set for 1,000 images at 512 within 8 GB.
+
+    .venv/bin/python benchmarks/bench_scoring.py --per-metric --metrics ssim --sizes 256,512 --counts 100,1000
 """
 
 from __future__ import annotations
@@ -170,6 +181,73 @@ def bootstrap_cost(rows: int, dims: int, resamples: int, seed: int) -> dict[str,
     }
 
 
+REFERENCES = {"ssim": "torchmetrics", "lpips": "lpips"}
+
+
+def make_pairs(root: Path, count: int, size: int, seed: int) -> None:
+    """``root/content``: ``count`` images; ``root/outputs``: each a shifted, noisier copy (same names);
+    ``root/style``: 8 other images."""
+    from PIL import Image
+
+    make_images(root / "content", count, size=size, seed=seed)
+    make_images(root / "style", 8, size=size, seed=seed + 7)
+    (root / "outputs").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed + 1)
+    for path in sorted((root / "content").iterdir()):
+        pixels = np.asarray(Image.open(path), dtype=np.int16)
+        changed = np.clip(pixels * 0.8 + 20 + rng.integers(-20, 21, pixels.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(changed).save(root / "outputs" / path.name)
+
+
+def per_metric(args: argparse.Namespace) -> None:
+    metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    sizes = [int(value) for value in args.sizes.split(",")]
+    counts = sorted(int(value) for value in args.counts.split(","))
+    cells = Path(__file__).with_name("metric_cells.py")
+    print(f"per-metric table: metrics {metrics}, sizes {sizes}, counts {counts}, budget {args.memory_mb:.0f} MiB")
+    header = "  metric     impl          size  images   s/image   peak RSS MiB   growth vs first count"
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as scratch:
+        for size in sizes:
+            root = Path(scratch) / str(size)
+            start = time.perf_counter()
+            make_pairs(root, max(counts), size, args.seed)
+            print(f"\n{size}x{size}: {max(counts)} pairs written in {time.perf_counter() - start:.0f} s", flush=True)
+            print(header)
+            for metric in metrics:
+                impls = ["atelier"] + ([REFERENCES[metric]] if metric in REFERENCES and not args.no_reference else [])
+                results: dict[tuple[str, int], dict] = {}
+                for impl in impls:
+                    for count in counts:
+                        command = [sys.executable, str(cells), metric, impl, str(root), str(count)]
+                        command += ["--memory-mb", str(args.memory_mb)]
+                        done = subprocess.run(command, capture_output=True, text=True, check=False)
+                        if done.returncode != 0:
+                            print(f"  {metric:10s} {impl:12s} {size:5d} {count:7d}   failed: {done.stderr[-300:]}")
+                            continue
+                        row = json.loads(done.stdout.strip().splitlines()[-1])
+                        results[(impl, count)] = row
+                        first = results.get((impl, counts[0]))
+                        growth = ""
+                        if first is not None and count != counts[0]:
+                            change = row["peak_rss_mib"] - first["peak_rss_mib"]
+                            growth = f"{change:+.0f} MiB ({100 * change / first['peak_rss_mib']:+.1f} %)"
+                        print(
+                            f"  {metric:10s} {impl:12s} {size:5d} {count:7d} {row['seconds'] / count:9.4f} "
+                            f"{row['peak_rss_mib']:14.0f}   {growth}",
+                            flush=True,
+                        )
+                if len(impls) == 2:
+                    for count in counts:
+                        ours, theirs = results.get(("atelier", count)), results.get((impls[1], count))
+                        if ours and theirs:
+                            print(
+                                f"  {metric:10s} atelier / {impls[1]} at {count}: time "
+                                f"{ours['seconds'] / theirs['seconds']:.2f}x, peak RSS "
+                                f"{ours['peak_rss_mib'] / theirs['peak_rss_mib']:.2f}x",
+                                flush=True,
+                            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000, help="images end to end, split over two folders")
@@ -181,6 +259,12 @@ def main() -> int:
     parser.add_argument("--bootstrap-rows", type=int, default=1000, help="outputs in the bootstrap-cost figure")
     parser.add_argument("--resamples", type=int, default=100, help="resamples in the bootstrap-cost figure")
     parser.add_argument("--repeats", type=int, default=4, help="timings per distance-step figure (fastest is shown)")
+    parser.add_argument("--per-metric", action="store_true", help="only the per-metric table (issue 16)")
+    parser.add_argument("--metrics", default="ssim,lpips,content,gram,inception,default", help="per-metric rows")
+    parser.add_argument("--sizes", default="256,512,1024", help="per-metric image sides")
+    parser.add_argument("--counts", default="100,1000", help="per-metric image counts")
+    parser.add_argument("--memory-mb", type=float, default=2048, help="gan_core's scoring budget per step")
+    parser.add_argument("--no-reference", action="store_true", help="skip torchmetrics / lpips rows")
     parser.add_argument("--child", choices=("atelier", "pytorch-fid"), help=argparse.SUPPRESS)
     parser.add_argument("folders", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -194,6 +278,9 @@ def main() -> int:
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    if args.per_metric:
+        per_metric(args)
+        return 0
     if not args.skip_end_to_end:
         small = args.memory_images or max(2, args.images // 4)
         with tempfile.TemporaryDirectory(prefix="bench-scoring-") as scratch:

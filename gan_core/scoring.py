@@ -39,6 +39,7 @@ from gan_core.features.extractor import FeatureExtractor
 from gan_core.features.lpips import LPIPS
 from gan_core.features.vgg import VGGTaps
 from gan_core.images import PreprocessMode, content_hash, iter_image_batches, list_images
+from gan_core.memory import MemoryBudget
 from gan_core.metrics.artfid import artfid
 from gan_core.metrics.bootstrap import Interval, IntervalMethod, interval_from_samples, mean_interval, resample_indices
 from gan_core.metrics.content import CONTENT_LAYER, check_pairs, content_distance
@@ -63,7 +64,11 @@ PAIRED_METRICS = frozenset({"lpips", "content", "ssim", "artfid"})
 PER_IMAGE_METRICS: tuple[str, ...] = ("lpips", "content", "ssim", "gram")
 VGG_NAME = "vgg19-torchvision"
 IMAGE_BATCH = 32
-"""Images decoded per step; networks split further by free memory."""
+"""The most images decoded per step (fewer for large images, see ``decode_batch_size``); the networks
+split a step further as the memory budget says."""
+#: Copies of a decoded uint8 image alive per index of a step: the current and the prefetched batch,
+#: of outputs and of their content inputs, and the stacked copy of each.
+DECODED_COPIES = 8
 
 
 class ScoringError(ValueError):
@@ -183,6 +188,22 @@ def _groups_by_size(images: Sequence[torch.Tensor]) -> Iterator[tuple[list[int],
         yield indices, torch.stack([images[index] for index in indices])
 
 
+def decode_batch_size(paths: Sequence[Path], budget: MemoryBudget) -> int:
+    """Images decoded per step: ``IMAGE_BATCH``, fewer when the first image is so large that a quarter
+    of the budget would not hold ``DECODED_COPIES`` copies of that many."""
+    if not paths:
+        return IMAGE_BATCH
+    from PIL import Image
+
+    try:
+        with Image.open(paths[0]) as image:
+            width, height = image.size
+    except OSError:  # the decoder reports it with the file's name
+        return IMAGE_BATCH
+    per_image = DECODED_COPIES * 3 * width * height
+    return max(1, min(IMAGE_BATCH, budget.bytes // 4 // per_image))
+
+
 def compute_stats(paths: Sequence[Path], extractor: FeatureExtractor, *, batch_size: int = IMAGE_BATCH) -> FeatureStats:
     """Streamed float64 statistics of ``extractor`` features over image files; memory independent of count."""
     stats = FeatureStats.empty(extractor.dims)
@@ -251,9 +272,11 @@ def style_grams(
         if arrays is not None:
             return StyleGrams.from_arrays(arrays), "hit"
     grams = StyleGrams()
-    for batch in iter_image_batches(style_paths, IMAGE_BATCH):
+    budget = MemoryBudget.resolve(vgg.budget, device=vgg.device)
+    for batch in iter_image_batches(style_paths, decode_batch_size(style_paths, budget)):
         for _indices, stacked in _groups_by_size(batch):
-            grams.update(vgg(stacked))
+            for _start, taps in vgg.iter_taps(stacked):
+                grams.update(taps)
     if cache is None:
         return grams.means(), "off"
     cache.store_arrays(key, grams.to_arrays(), kind="gram")
@@ -269,11 +292,16 @@ def output_features(
     lpips: LPIPS | None = None,
     style_means: dict[str, torch.Tensor] | None = None,
     per_image: Sequence[str] = (),
+    budget: MemoryBudget | float | None = None,
 ) -> OutputFeatures:
     """Inception features and per-image values (``per_image`` from ``PER_IMAGE_METRICS``) of outputs.
 
     ``content_paths``: the input of each output, aligned (``match_pairs``); needed for lpips, content
     and ssim. ``style_means``: the style set's mean Grams (``style_grams``), needed for gram.
+    ``budget``: memory for SSIM's planes and the decode batch (``gan_core.memory``; the networks have
+    their own, given when built); each step holds one network batch of feature maps at a time, so
+    memory does not grow with the number of outputs. Raises ``MemoryBudgetError`` when an image
+    cannot be scored even one at a time.
     """
     wanted = set(per_image)
     if wanted & {"lpips", "content", "ssim"} and content_paths is None:
@@ -286,9 +314,11 @@ def output_features(
         raise ScoringError("LPIPS needs its network; pass lpips=lpips_alex(...)")
     features: list[np.ndarray] = []
     values: dict[str, list[np.ndarray]] = {name: [] for name in PER_IMAGE_METRICS if name in wanted}
-    inputs_iter = iter_image_batches(content_paths, IMAGE_BATCH) if content_paths is not None and values else None
+    budget = MemoryBudget.resolve(budget)
+    step = decode_batch_size(output_paths, budget)
+    inputs_iter = iter_image_batches(content_paths, step) if content_paths is not None and values else None
     offset = 0
-    for batch in iter_image_batches(output_paths, IMAGE_BATCH):
+    for batch in iter_image_batches(output_paths, step):
         start, offset = offset, offset + len(batch)
         if inception_extractor is not None:
             features.append(inception_extractor(batch).numpy())
@@ -309,22 +339,27 @@ def output_features(
                         )
                 targets = torch.stack(targets_list)
                 check_pairs(outputs, targets)
-            output_taps = vgg(outputs) if vgg is not None and {"content", "gram"} & wanted else None
-            if "content" in values:
-                assert vgg is not None and targets is not None and output_taps is not None
-                input_taps = vgg(targets)
-                batch_values["content"][indices] = content_distance(
-                    output_taps, input_taps, layer=CONTENT_LAYER
-                ).numpy()
-            if "gram" in values:
-                assert output_taps is not None and style_means is not None
-                batch_values["gram"][indices] = gram_distances(output_taps, style_means).numpy()
+            if vgg is not None and {"content", "gram"} & set(values):
+                input_steps = vgg.iter_taps(targets) if "content" in values and targets is not None else None
+                for chunk_start, output_taps in vgg.iter_taps(outputs):
+                    rows = indices[chunk_start : chunk_start + next(iter(output_taps.values())).shape[0]]
+                    if "content" in values:
+                        assert input_steps is not None
+                        _, input_taps = next(input_steps)
+                        batch_values["content"][rows] = content_distance(
+                            output_taps, input_taps, layer=CONTENT_LAYER
+                        ).numpy()
+                        del input_taps
+                    if "gram" in values:
+                        assert style_means is not None
+                        batch_values["gram"][rows] = gram_distances(output_taps, style_means).numpy()
+                    del output_taps
             if "lpips" in values:
                 assert lpips is not None and targets is not None
                 batch_values["lpips"][indices] = lpips(outputs, targets).numpy()
             if "ssim" in values:
                 assert targets is not None
-                batch_values["ssim"][indices] = ssim(outputs, targets, data_range=255.0).numpy()
+                batch_values["ssim"][indices] = ssim(outputs, targets, data_range=255.0, budget=budget).numpy()
         for name in values:
             values[name].append(batch_values[name])
     return OutputFeatures(
@@ -493,10 +528,12 @@ def score(
     mode: PreprocessMode = PreprocessMode.CLEAN,
     weights: WeightsMode = WeightsMode.PRETRAINED,
     seed: int = 0,
+    network_seed: int = 0,
     cache_dir: Path | None = None,
     device: torch.device | str | None = None,
     bootstrap: Bootstrap = Bootstrap(),
     dims: int = 2048,
+    budget: MemoryBudget | float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Score a folder of outputs against a style folder (and their content inputs for paired metrics).
@@ -505,16 +542,21 @@ def score(
     pair with content images by file name without suffix; ``style`` is read only by fid, kid, mifid,
     artfid and gram. ``metrics``: names from ``METRICS`` (a
     sequence or ``"fid,kid"``). ``mode``: Inception preprocessing. ``weights``: ``RANDOM`` only for tests
-    and demos (``seed`` initialises them; it also seeds KID subsets and the bootstrap). ``cache_dir``:
+    and demos, initialised from ``network_seed``. ``seed``: the KID subsets and the bootstrap
+    resamples only, so intervals can be redrawn with the same networks. ``cache_dir``:
     where the style set's statistics, covariance root, features and Grams are kept between calls.
+    ``budget``: memory for one step of every metric (``gan_core.memory.MemoryBudget`` or MiB; default
+    ``$ATELIER_SCORING_MEMORY_MB``, else a quarter of free memory); ``MemoryBudgetError`` when an
+    image cannot be scored even one at a time.
 
     Returns a JSON-able dict: ``metrics`` (per metric ``value``, ``interval`` (``low``, ``high``,
     ``confidence``, ``resamples``, ``seed``, ``method``) or None, ``direction``, and metric-specific
     parts), ``mode``, ``networks`` (name, ``weights_sha256``, ``calibrated`` each), ``calibrated``,
     ``gan_core_version``, ``seed``, ``bootstrap``, ``counts``, ``per_image`` (names and per-image
-    values) and ``cache`` (``hit``/``miss``/``off`` per cached item).
+    values), ``network_seed`` and ``cache`` (``hit``/``miss``/``off`` per cached item).
     """
     names = parse_metrics(metrics)
+    budget = MemoryBudget.resolve(budget)
     mode = PreprocessMode(mode)
     weights = WeightsMode(weights)
     say = progress or (lambda message: None)
@@ -536,21 +578,23 @@ def score(
     cache_report: dict[str, str] = {}
     reference = None
     if INCEPTION_METRICS & set(names):
-        networks.inception = inception(mode=mode, dims=dims, weights=weights, seed=seed, device=device)
+        networks.inception = inception(
+            mode=mode, dims=dims, weights=weights, seed=network_seed, device=device, budget=budget
+        )
         say(f"style set: {len(style_paths)} images")
         reference, cache_report["reference"] = reference_features(
-            style_paths, networks.inception, seed=seed, cache=cache, dataset_hash=style_hash
+            style_paths, networks.inception, seed=network_seed, cache=cache, dataset_hash=style_hash
         )
     style_means = None
     if wanted_per_image & {"content", "gram"}:
-        networks.vgg = vgg19_taps(weights=weights, seed=seed, device=device)
+        networks.vgg = vgg19_taps(weights=weights, seed=network_seed, device=device, budget=budget)
     if "gram" in wanted_per_image:
         assert networks.vgg is not None
         style_means, cache_report["gram"] = style_grams(
-            style_paths, networks.vgg, seed=seed, cache=cache, dataset_hash=style_hash
+            style_paths, networks.vgg, seed=network_seed, cache=cache, dataset_hash=style_hash
         )
     if "lpips" in wanted_per_image:
-        networks.lpips = lpips_alex(weights=weights, seed=seed, device=device)
+        networks.lpips = lpips_alex(weights=weights, seed=network_seed, device=device, budget=budget)
     say(f"outputs: {len(output_paths)} images")
     features = output_features(
         output_paths,
@@ -560,11 +604,13 @@ def score(
         lpips=networks.lpips,
         style_means=style_means,
         per_image=sorted(wanted_per_image),
+        budget=budget,
     )
     report = score_features(
         features, metrics=names, reference=reference, networks=networks, mode=mode, seed=seed, bootstrap=bootstrap
     )
     report["counts"]["style"] = len(style_paths) if needs_style else None
     report["counts"]["pairs"] = len(content_paths) if content_paths is not None else 0
+    report["network_seed"] = network_seed
     report["cache"] = cache_report
     return report

@@ -248,6 +248,13 @@ ATELIER_SCORING_OVERHEAD_SECONDS = env_int("ATELIER_SCORING_OVERHEAD_SECONDS", 6
 # Threads of the sandboxed generator and bootstrap resamples of every score interval.
 ATELIER_SANDBOX_THREADS = env_int("ATELIER_SANDBOX_THREADS", 2)
 ATELIER_SCORING_BOOTSTRAP_RESAMPLES = env_int("ATELIER_SCORING_BOOTSTRAP_RESAMPLES", 100)
+# Memory (MiB) one scoring step may hold per metric; batch sizes derive from it (0: a quarter of free memory).
+ATELIER_SCORING_MEMORY_MB = env_int("ATELIER_SCORING_MEMORY_MB", 0)
+if ATELIER_SCORING_MEMORY_MB != 0 and ATELIER_SCORING_MEMORY_MB < 16:
+    raise ImproperlyConfigured(
+        f"ATELIER_SCORING_MEMORY_MB={ATELIER_SCORING_MEMORY_MB} is too small; give at least 16 (MiB), "
+        "or 0 for a quarter of the free memory."
+    )
 # Workers keep checkpoints, datasets (by content hash) and reference statistics here.
 ATELIER_WORKER_CACHE_DIR = Path(env_str("ATELIER_WORKER_CACHE_DIR", str(VAR_DIR / "worker-cache"))).resolve()
 CELERY_TASK_ROUTES["scoring.reconcile"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}

@@ -48,6 +48,7 @@ from gan_core.devices import select_device
 from gan_core.failures import FailureCode, GeneratorFailure
 from gan_core.features import WeightsMode, inception, lpips_alex, vgg19_taps
 from gan_core.images import PreprocessMode, content_hash
+from gan_core.memory import MemoryBudgetError
 from gan_core.metrics.style import STYLE_LAYERS
 from gan_core.sandbox import SandboxLimits, validate_checkpoint
 from gan_core.scoring import (
@@ -363,6 +364,7 @@ def submission_scores(
 
     version = gan_core.__version__
     results: dict[str, dict[str, Any]] = {}
+    budget_mb = int(settings.ATELIER_SCORING_MEMORY_MB) or None  # None: $ATELIER_SCORING_MEMORY_MB or auto
     if names:
         device = select_device()
         networks = Networks()
@@ -383,7 +385,9 @@ def submission_scores(
             style_hash = content_hash(style_paths)
             style_set = style_images[0].image_set
         if INCEPTION_METRICS & set(names):
-            networks.inception = feature_network("inception", weights=weights, device=str(device), mode=mode)
+            networks.inception = feature_network(
+                "inception", weights=weights, device=str(device), mode=mode, budget_mb=budget_mb
+            )
             reference = reference_stats_cached(
                 image_set=style_set, style_paths=style_paths, dataset_hash=style_hash, extractor=networks.inception
             )
@@ -391,25 +395,32 @@ def submission_scores(
             set(names) & {"lpips", "content", "ssim", "gram"} | ({"lpips"} if "artfid" in names else set())
         )
         if {"content", "gram"} & set(per_image):
-            networks.vgg = feature_network("vgg", weights=weights, device=str(device))
+            networks.vgg = feature_network("vgg", weights=weights, device=str(device), budget_mb=budget_mb)
         if "gram" in per_image:
-            style_means = gram_stats_cached(
-                image_set=style_set, style_paths=style_paths, dataset_hash=style_hash, vgg=networks.vgg
-            )
+            try:
+                style_means = gram_stats_cached(
+                    image_set=style_set, style_paths=style_paths, dataset_hash=style_hash, vgg=networks.vgg
+                )
+            except MemoryBudgetError as error:  # the style images' size: the organizers' to change
+                raise ScoringError(str(error)) from error
         if "lpips" in per_image:
-            networks.lpips = feature_network("lpips", weights=weights, device=str(device))
+            networks.lpips = feature_network("lpips", weights=weights, device=str(device), budget_mb=budget_mb)
         if lease is not None:
             lease.check()
         output_paths = [outputs_by_stem[Path(image.name).stem] for image in content_images]
-        features = output_features(
-            output_paths,
-            inception_extractor=networks.inception,
-            content_paths=list(content_paths),
-            vgg=networks.vgg,
-            lpips=networks.lpips,
-            style_means=style_means,
-            per_image=per_image,
-        )
+        try:
+            features = output_features(
+                output_paths,
+                inception_extractor=networks.inception,
+                content_paths=list(content_paths),
+                vgg=networks.vgg,
+                lpips=networks.lpips,
+                style_means=style_means,
+                per_image=per_image,
+                budget=budget_mb,
+            )
+        except MemoryBudgetError as error:  # the phase's image size, not the submission: the organizers' to fix
+            raise ScoringError(str(error)) from error
         bootstrap = Bootstrap(resamples=max(0, int(settings.ATELIER_SCORING_BOOTSTRAP_RESAMPLES)))
         for split in (Score.Split.PUBLIC, Score.Split.PRIVATE):
             subset = [
@@ -476,16 +487,21 @@ def submission_scores(
 
 
 @functools.lru_cache(maxsize=6)
-def feature_network(name: str, *, weights: WeightsMode, device: str, mode: PreprocessMode | None = None) -> Any:
+def feature_network(
+    name: str, *, weights: WeightsMode, device: str, mode: PreprocessMode | None = None, budget_mb: int | None = None
+) -> Any:
     """A feature network (``inception``, ``vgg``, ``lpips``), built once per worker process and reused by every
     submission it scores (loading or initialising Inception takes seconds). The networks are in eval mode and
-    keep no state between calls; a worker runs one task at a time."""
+    keep no state between calls; a worker runs one task at a time. ``budget_mb``: the memory one batch may
+    take (``ATELIER_SCORING_MEMORY_MB``; None: that variable from the environment, else a quarter of free memory)."""
     if name == "inception":
-        return inception(mode=mode or PreprocessMode.CLEAN, weights=weights, seed=SCORING_SEED, device=device)
+        return inception(
+            mode=mode or PreprocessMode.CLEAN, weights=weights, seed=SCORING_SEED, device=device, budget=budget_mb
+        )
     if name == "vgg":
-        return vgg19_taps(weights=weights, seed=SCORING_SEED, device=device)
+        return vgg19_taps(weights=weights, seed=SCORING_SEED, device=device, budget=budget_mb)
     if name == "lpips":
-        return lpips_alex(weights=weights, seed=SCORING_SEED, device=device)
+        return lpips_alex(weights=weights, seed=SCORING_SEED, device=device, budget=budget_mb)
     raise ValueError(f"unknown feature network {name!r}; use inception, vgg or lpips")
 
 

@@ -41,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--cache", type=Path, help="folder that keeps the style set's statistics between runs")
     score.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples (0: no intervals)")
     score.add_argument("--confidence", type=float, default=0.95, help="interval confidence (default 0.95)")
+    score.add_argument(
+        "--seed", type=int, default=0, help="seed of the KID subsets and bootstrap resamples (not of the networks)"
+    )
+    score.add_argument(
+        "--memory-mb",
+        type=float,
+        help="memory budget of one scoring step in MiB (default: $ATELIER_SCORING_MEMORY_MB, else a quarter of free)",
+    )
     score.add_argument("--per-image", action="store_true", help="include per-image values in the JSON")
     score.add_argument("-o", "--output", type=Path, help="write the JSON here instead of printing it")
     score.set_defaults(func=run_score)
@@ -72,7 +80,7 @@ def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="random-initialised networks (tests and offline demos only: the result says calibrated: false)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of random weights, KID subsets and bootstrap")
+    parser.add_argument("--network-seed", type=int, default=0, help="seed of the random weights (default 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: $ATELIER_DEVICE, else auto)")
 
 
@@ -103,10 +111,12 @@ def run_score(args: argparse.Namespace) -> int:
             mode=PreprocessMode(args.mode),
             weights=_weights_mode(args),
             seed=args.seed,
+            network_seed=args.network_seed,
             cache_dir=args.cache,
             device=args.device,
             bootstrap=Bootstrap(resamples=args.bootstrap, confidence=args.confidence),
             dims=args.dims,
+            budget=args.memory_mb,
         )
     except _known_errors() as error:
         return _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
@@ -132,7 +142,7 @@ def run_stats(args: argparse.Namespace) -> int:
             mode=PreprocessMode(args.mode),
             dims=args.dims,
             weights=_weights_mode(args),
-            seed=args.seed,
+            seed=args.network_seed,
             device=args.device,
         )
         stats = compute_stats(paths, extractor)

@@ -27,10 +27,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import inception as tv_inception
 
 from gan_core import weights as weights_registry
-from gan_core.devices import choose_batch_size, exact_inference, select_device
+from gan_core.devices import exact_inference, select_device
 from gan_core.features.extractor import WeightsMode, check_uint8_images, load_weights_into
 from gan_core.features.initialisation import calibrate_batch_norms, calibration_images, initialise_randomly
 from gan_core.images import PreprocessMode
+from gan_core.memory import MemoryBudget
 
 #: Side of the square input the network sees.
 INPUT_SIZE = 299
@@ -254,6 +255,7 @@ class InceptionExtractor:
         device: torch.device | str | None = None,
         batch_size: int | None = None,
         dtype: torch.dtype = torch.float32,
+        budget: MemoryBudget | float | None = None,
     ) -> None:
         if dims not in DIMS:
             raise ValueError(f"Inception features come in {', '.join(map(str, DIMS))} dimensions, not {dims}.")
@@ -264,6 +266,7 @@ class InceptionExtractor:
         self.calibrated = calibrated
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.batch_size = batch_size
+        self.budget = budget
         self.dtype = dtype
         self._network = fold_batch_norms(network, dtype).to(self.device, memory_format=torch.channels_last)
         self._network.requires_grad_(False)
@@ -277,7 +280,9 @@ class InceptionExtractor:
     def __call__(self, images: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
         items = check_uint8_images(images)
         output = torch.empty((len(items), self.dims), dtype=torch.float64)
-        step = self.batch_size or choose_batch_size(device=self.device, bytes_per_item=_BYTES_PER_IMAGE)
+        step = self.batch_size or MemoryBudget.resolve(self.budget, device=self.device).batch_size(
+            bytes_per_item=_BYTES_PER_IMAGE, what="the Inception network (299x299 inputs)"
+        )
         with exact_inference(self.device):
             for start in range(0, len(items), step):
                 batch = preprocess(items[start : start + step], self.mode, self.dtype)
@@ -294,6 +299,7 @@ def inception(
     seed: int = 0,
     device: torch.device | str | None = None,
     batch_size: int | None = None,
+    budget: MemoryBudget | float | None = None,
 ) -> InceptionExtractor:
     """The FID Inception feature extractor.
 
@@ -318,4 +324,5 @@ def inception(
         calibrated=weights is WeightsMode.PRETRAINED,
         device=device,
         batch_size=batch_size,
+        budget=budget,
     )

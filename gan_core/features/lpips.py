@@ -15,9 +15,10 @@ from torch import nn
 from torchvision.models import alexnet as tv_alexnet
 
 from gan_core import weights as weights_registry
-from gan_core.devices import choose_batch_size, exact_inference, select_device
+from gan_core.devices import exact_inference, select_device
 from gan_core.features.extractor import WeightsMode, combined_digest, load_weights_into
 from gan_core.features.initialisation import initialise_randomly, random_generator
+from gan_core.memory import MemoryBudget
 
 #: Registry names of the trunk and the linear layers.
 TRUNK_WEIGHTS_NAME = "alexnet"
@@ -31,6 +32,9 @@ CHANNELS = (64, 192, 384, 256, 256)
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 NORM_EPS = 1e-10
+#: Bytes per pixel of one pair at the peak of a step: both float32 inputs and their scaled copies,
+#: the five taps (stride 4 onwards) and their unit-normalised copies, rounded up.
+BYTES_PER_PIXEL = 320
 
 
 def alexnet_features() -> nn.Sequential:
@@ -59,6 +63,7 @@ class LPIPS:
         calibrated: bool,
         device: torch.device | str | None = None,
         batch_size: int | None = None,
+        budget: MemoryBudget | float | None = None,
     ) -> None:
         if [weight.numel() for weight in linear] != list(CHANNELS):
             raise ValueError(f"LPIPS linear layers must have {CHANNELS} weights, got {[w.numel() for w in linear]}.")
@@ -66,6 +71,7 @@ class LPIPS:
         self.calibrated = calibrated
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.batch_size = batch_size
+        self.budget = budget
         self.name = "lpips-alex-v0.1"
         self._trunk = trunk.eval().to(self.device)
         self._trunk.requires_grad_(False)
@@ -98,7 +104,9 @@ class LPIPS:
                 "Resize the output to its input's size first."
             )
         count, _, height, width = x.shape
-        step = self.batch_size or choose_batch_size(device=self.device, bytes_per_item=height * width * 64 * 4 * 4)
+        step = self.batch_size or MemoryBudget.resolve(self.budget, device=self.device).batch_size(
+            bytes_per_item=height * width * BYTES_PER_PIXEL, what=f"LPIPS at {height}x{width}"
+        )
         output = torch.empty(count, dtype=torch.float64)
         with exact_inference(self.device):
             for start in range(0, count, step):
@@ -117,6 +125,7 @@ def lpips_alex(
     seed: int = 0,
     device: torch.device | str | None = None,
     batch_size: int | None = None,
+    budget: MemoryBudget | float | None = None,
 ) -> LPIPS:
     """LPIPS (AlexNet, v0.1) with the verified torchvision AlexNet trunk and LPIPS linear layers, or a
     seeded random trunk and random non-negative linear weights (``WeightsMode.RANDOM``:
@@ -151,4 +160,5 @@ def lpips_alex(
         calibrated=weights is WeightsMode.PRETRAINED,
         device=device,
         batch_size=batch_size,
+        budget=budget,
     )

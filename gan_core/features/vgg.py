@@ -8,7 +8,7 @@ where ReLU runs in place on the convolution's output. Inputs are ImageNet-normal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -16,9 +16,10 @@ from torchvision.models.vgg import cfgs as tv_vgg_configurations
 from torchvision.models.vgg import make_layers as tv_vgg_make_layers
 
 from gan_core import weights as weights_registry
-from gan_core.devices import choose_batch_size, exact_inference, select_device
+from gan_core.devices import exact_inference, select_device
 from gan_core.features.extractor import WeightsMode, load_weights_into
 from gan_core.features.initialisation import initialise_randomly
+from gan_core.memory import MemoryBudget
 
 #: Registry name of the pretrained weights.
 WEIGHTS_NAME = "vgg19"
@@ -49,6 +50,11 @@ CONTENT_LAYER = "conv4_2"
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The taps returned by default: the style layers and the content layer.
 DEFAULT_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1")
+
+#: Bytes per input pixel at the peak of one image's forward pass: the normalised input, conv1_x's
+#: 64-channel float32 maps (convolution, ReLU, the tap's copy, the next convolution) and the later,
+#: smaller taps; measured at 256 and 512 pixels on the CPU and rounded up.
+BYTES_PER_PIXEL = 1600
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,6 +87,7 @@ class VGGTaps:
         calibrated: bool,
         device: torch.device | str | None = None,
         batch_size: int | None = None,
+        budget: MemoryBudget | float | None = None,
     ) -> None:
         _check_layers(layers)
         self.layers = tuple(layers)
@@ -88,6 +95,7 @@ class VGGTaps:
         self.calibrated = calibrated
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.batch_size = batch_size
+        self.budget = budget
         last = max(LAYER_INDEX[layer] for layer in self.layers) + 1
         self._features = features[: last + 1].eval().to(self.device, memory_format=torch.channels_last)
         self._features.requires_grad_(False)
@@ -98,22 +106,40 @@ class VGGTaps:
     def __repr__(self) -> str:
         return f"VGGTaps(layers={self.layers}, calibrated={self.calibrated}, device={str(self.device)!r})"
 
-    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def batch_size_for(self, height: int, width: int) -> int:
+        """Images per forward pass at ``height`` x ``width``: ``batch_size``, else from the memory budget."""
+        if self.batch_size:
+            return self.batch_size
+        return MemoryBudget.resolve(self.budget, device=self.device).batch_size(
+            bytes_per_item=height * width * BYTES_PER_PIXEL, what=f"VGG-19 at {height}x{width}"
+        )
+
+    def iter_taps(self, images: torch.Tensor) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+        """``(start, taps)`` per forward pass over ``images`` (uint8 ``(N, 3, H, W)``), taps as ``__call__``
+        returns them for ``images[start : start + len]``: hold one step's maps at a time."""
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("VGGTaps expects uint8 images of shape (N, 3, H, W); use gan_core.images.to_uint8.")
         if images.shape[1] != 3:
             raise ValueError(f"VGGTaps expects RGB images (N, 3, H, W), got shape {tuple(images.shape)}.")
         count, _, height, width = images.shape
-        step = self.batch_size or choose_batch_size(device=self.device, bytes_per_item=height * width * 64 * 4 * 8)
-        parts: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
-        with exact_inference(self.device):
-            for start in range(0, count, step):
+        step = self.batch_size_for(height, width)
+        for start in range(0, count, step):
+            taps: dict[str, torch.Tensor] = {}
+            with exact_inference(self.device):
                 x = images[start : start + step].to(self.device).float() / 255
                 x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
                 for index, module in enumerate(self._features):
                     x = module(x)
                     if index in self._tap_at:
-                        parts[self._tap_at[index]].append(x.to("cpu", torch.float32).contiguous())
+                        taps[self._tap_at[index]] = x.to("cpu", torch.float32).contiguous()
+                del x
+            yield start, taps
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        parts: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
+        for _start, taps in self.iter_taps(images):
+            for layer in self.layers:
+                parts[layer].append(taps[layer])
         return {layer: torch.cat(parts[layer]) for layer in self.layers}
 
 
@@ -124,9 +150,11 @@ def vgg19_taps(
     device: torch.device | str | None = None,
     layers: Sequence[str] = DEFAULT_LAYERS,
     batch_size: int | None = None,
+    budget: MemoryBudget | float | None = None,
 ) -> VGGTaps:
     """VGG-19 taps with the verified torchvision ImageNet weights, or a seeded random network
-    (``WeightsMode.RANDOM``: ``calibrated=False``, ``weights_sha256=None``)."""
+    (``WeightsMode.RANDOM``: ``calibrated=False``, ``weights_sha256=None``). ``budget``: memory for one
+    forward pass (``gan_core.memory``); ``batch_size`` overrides it."""
     _check_layers(layers)
     features = vgg19_features()
     weights = WeightsMode(weights)
@@ -143,6 +171,7 @@ def vgg19_taps(
         calibrated=weights is WeightsMode.PRETRAINED,
         device=device,
         batch_size=batch_size,
+        budget=budget,
     )
 
 

@@ -22,11 +22,26 @@ from gan_core.metrics.errors import MetricError
 STYLE_LAYERS: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
+#: float64 values converted at a time when accumulating a Gram matrix (16 MiB).
+GRAM_CHUNK_VALUES = 2 * 1024 * 1024
+
+
 def gram_matrices(feature_maps: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W)`` feature maps -> ``(N, C, C)`` float64 Gram matrices normalised by ``C H W``."""
+    """``(N, C, H, W)`` feature maps -> ``(N, C, C)`` float64 Gram matrices normalised by ``C H W``.
+
+    Accumulated in float64 over chunks of positions (``GRAM_CHUNK_VALUES`` values at a time), so the
+    float64 copy never exceeds one chunk whatever the image size: sum over chunks ``k`` of
+    ``F_k F_k^T`` with ``F_k`` the ``(C, P_k)`` slice of one image's flattened map.
+    """
     n, c, h, w = feature_maps.shape
-    flat = feature_maps.detach().to("cpu", torch.float64).reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
+    flat = feature_maps.detach().reshape(n, c, h * w)
+    positions = max(1, GRAM_CHUNK_VALUES // max(1, c))
+    grams = torch.zeros((n, c, c), dtype=torch.float64)
+    for image in range(n):
+        for start in range(0, h * w, positions):
+            chunk = flat[image, :, start : start + positions].to("cpu", torch.float64)
+            grams[image].addmm_(chunk, chunk.T)
+    return grams / (c * h * w)
 
 
 class StyleGrams:

@@ -86,3 +86,13 @@ def test_content_and_gram_distances_through_the_random_vgg_match_an_independent_
     # and an image compared with itself has content distance 0
     assert float(content_distance(vgg(outputs), vgg(outputs)).abs().max()) == 0.0
     assert bool((ours_content > 0).all())
+
+
+def test_gram_matrices_accumulated_over_chunks_of_positions_equal_the_one_product(monkeypatch) -> None:
+    import gan_core.metrics.style as style
+
+    maps = torch.rand(2, 3, 7, 5, generator=torch.Generator().manual_seed(0))
+    flat = maps.double().reshape(2, 3, 35)
+    expected = flat @ flat.transpose(1, 2) / (3 * 35)
+    monkeypatch.setattr(style, "GRAM_CHUNK_VALUES", 12)  # 4 positions per chunk: 9 chunks per image
+    torch.testing.assert_close(style.gram_matrices(maps), expected, rtol=1e-13, atol=1e-15)

@@ -18,7 +18,14 @@ from gan_core.images import PreprocessMode
 from gan_core.scoring import METRICS, Bootstrap, ScoringError, score
 from gan_core.stats import load_stats
 
-FAST = {"weights": WeightsMode.RANDOM, "seed": 3, "dims": 64, "device": "cpu", "bootstrap": Bootstrap(resamples=20)}
+FAST = {
+    "weights": WeightsMode.RANDOM,
+    "seed": 3,
+    "network_seed": 3,
+    "dims": 64,
+    "device": "cpu",
+    "bootstrap": Bootstrap(resamples=20),
+}
 
 
 def _write(folder, names, size, seed, transform=None) -> None:
@@ -192,6 +199,8 @@ def test_the_score_command_prints_json_with_the_mode_and_the_calibrated_flag(fol
             "--random-weights",
             "--seed",
             "3",
+            "--network-seed",
+            "3",
             "--dims",
             "64",
             "--mode",
@@ -260,3 +269,82 @@ def test_scoring_without_pretrained_weights_says_how_to_get_them(folders, capsys
     error = capsys.readouterr().err
     assert code == 2 and error.startswith("error: ") and error.count("\n") == 1
     assert "weights" in error.lower()
+
+
+def test_the_bootstrap_seed_varies_alone_and_the_network_seed_changes_the_networks(folders) -> None:
+    def run(**seeds) -> dict:
+        arguments = FAST | seeds
+        return score(
+            outputs=folders / "outputs",
+            style=folders / "style",
+            content=folders / "content",
+            metrics="fid,lpips",
+            **arguments,
+        )
+
+    base = run(seed=3, network_seed=3)
+    # given a new bootstrap seed with the same network seed: the same values, other intervals
+    redrawn = run(seed=4, network_seed=3)
+    assert redrawn["metrics"]["fid"]["value"] == base["metrics"]["fid"]["value"]
+    assert redrawn["per_image"]["lpips"] == base["per_image"]["lpips"]
+    assert redrawn["metrics"]["lpips"]["interval"] != base["metrics"]["lpips"]["interval"]
+    assert (redrawn["seed"], redrawn["network_seed"]) == (4, 3)
+    # given a new network seed with the same bootstrap seed: other networks, other values
+    other = run(seed=3, network_seed=4)
+    assert other["metrics"]["fid"]["value"] != base["metrics"]["fid"]["value"]
+    assert other["per_image"]["lpips"] != base["per_image"]["lpips"]
+
+
+def test_the_score_command_takes_the_two_seeds_and_a_memory_budget(folders, capsys) -> None:
+    common = ["score", "--outputs", str(folders / "outputs"), "--style", str(folders / "style")]
+    common += ["--content", str(folders / "content"), "--metrics", "ssim,lpips", "--random-weights"]
+    common += ["--device", "cpu", "--bootstrap", "10"]
+    assert main([*common, "--seed", "5", "--network-seed", "2", "--memory-mb", "64"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["seed"], report["network_seed"], report["bootstrap"]["seed"]) == (5, 2, 5)
+    # a budget too small for one 40 x 40 image is refused with what to do
+    assert main([*common, "--memory-mb", "8"]) == 2
+    assert "budget of 8 MiB is too small; give at least 16 MiB" in capsys.readouterr().err
+
+
+def test_a_phase_whose_images_cannot_fit_at_batch_size_one_is_refused_for_the_organizer(tmp_path) -> None:
+    from gan_core.memory import MemoryBudgetError
+
+    # given 1,600 x 1,600 content images, whose VGG-19 pass needs far more than 64 MiB for one image
+    _write(tmp_path / "content", ["a.png"], 1600, seed=0)
+    _write(tmp_path / "style", ["s.png"], 40, seed=1)
+    with pytest.raises(MemoryBudgetError) as raised:
+        score(
+            outputs=tmp_path / "content",
+            style=tmp_path / "style",
+            content=tmp_path / "content",
+            metrics="content",
+            **(FAST | {"budget": 64}),
+        )
+    message = str(raised.value)
+    assert "VGG-19 at 1600x1600 needs about 3,906 MiB for one image" in message
+    assert "budget of 64 MiB (ATELIER_SCORING_MEMORY_MB); raise the budget or use smaller content images" in message
+
+
+def test_content_and_gram_values_do_not_depend_on_how_the_vgg_batches_are_cut(folders) -> None:
+    from gan_core.features import vgg19_taps
+    from gan_core.metrics.content import content_distance
+    from gan_core.metrics.style import gram_distances
+
+    # given VGG taps that run one image per pass, and the same network run on all four at once
+    one_at_a_time = vgg19_taps(weights=WeightsMode.RANDOM, seed=3, device="cpu", batch_size=1)
+    outputs = scoring.list_images(folders / "outputs")
+    inputs = scoring.match_pairs(outputs, scoring.list_images(folders / "content"))
+    style_means, _ = scoring.style_grams(scoring.list_images(folders / "style"), one_at_a_time, seed=3, cache=None)
+    streamed = scoring.output_features(
+        outputs, content_paths=inputs, vgg=one_at_a_time, style_means=style_means, per_image=["content", "gram"]
+    )
+    # then the per-image values equal those of the whole batch's taps
+    from gan_core.images import load_image
+
+    whole = vgg19_taps(weights=WeightsMode.RANDOM, seed=3, device="cpu")
+    out_taps = whole(torch.stack([load_image(path) for path in outputs]))
+    in_taps = whole(torch.stack([load_image(path) for path in inputs]))
+    np.testing.assert_allclose(streamed.per_image["content"], content_distance(out_taps, in_taps).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(streamed.per_image["gram"], gram_distances(out_taps, style_means).numpy(), rtol=1e-5)
+    assert bool((streamed.per_image["content"] > 0).all())

@@ -196,3 +196,21 @@ def test_a_split_too_small_for_fid_fails_once_as_the_platforms_fault(make_submis
     assert submission.counts_against_quota is False
     assert "could not compute the scores" in submission.failure_message
     assert "does not count against your quota" in submission.failure_message
+
+
+def test_a_memory_budget_too_small_for_one_image_fails_with_a_message_for_the_organizers(
+    make_submission, sent, settings
+):
+    # given a worker whose scoring budget cannot hold one image through the Inception network (48 MiB)
+    settings.ATELIER_SCORING_MEMORY_MB = 16
+    submission = make_submission(checkpoint_bytes(seed=2))
+
+    # when it processes a submission
+    outcome = submission_process_run(submission_id=submission.pk, worker="gpu@test")
+
+    # then the submission fails once, as the platform's fault, saying what needs how much memory
+    submission.refresh_from_db()
+    assert outcome == "failed" and sent == []
+    assert submission.failure_code == "scoring_error" and submission.counts_against_quota is False
+    assert "the Inception network (299x299 inputs) needs about 48 MiB for one image" in submission.failure_message
+    assert "budget of 16 MiB (ATELIER_SCORING_MEMORY_MB); raise the budget" in submission.failure_message
