@@ -3,10 +3,12 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+
+from accounts.apis import TokenCreateApi, TokenRevokeApi
 
 api_patterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
+    path("auth/token/revoke/", TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("", include("submissions.api_urls")),
     path("", include("competitions.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
