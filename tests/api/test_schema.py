@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 
 CONTRACT_OPERATIONS = {
     ("/api/v1/auth/token/", "post"),
+    ("/api/v1/auth/token/revoke/", "post"),
     ("/api/v1/me/", "get"),
     ("/api/v1/competitions/{slug}/quota/", "get"),
     ("/api/v1/competitions/{slug}/submissions/", "get"),
@@ -38,6 +39,8 @@ def test_the_schema_endpoint_describes_every_operation(client):
     assert "multipart/form-data" in create["requestBody"]["content"]
     assert {"201", "413", "429"} <= set(create["responses"])
     assert "Error" in schema["components"]["schemas"]
+    assert {"200", "400", "429"} <= set(schema["paths"]["/api/v1/auth/token/"]["post"]["responses"])
+    assert {"204", "401"} <= set(schema["paths"]["/api/v1/auth/token/revoke/"]["post"]["responses"])
 
 
 def test_the_schema_is_served_as_yaml_by_default(client):
