@@ -19,7 +19,11 @@ api_patterns = [
     # The docs pages keep their script in files (the split view serves Swagger UI's set-up script
     # as its own response); their bundles add <style> elements and Redoc runs a worker from a blob.
     path("docs/", csp_update(DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
-    path("docs/redoc/", csp_update(DOCS_CSP)(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    path(
+        "docs/redoc/",
+        csp_update(DOCS_CSP)(SpectacularRedocView.as_view(url_name="api-schema", template_name="api_docs/redoc.html")),
+        name="api-redoc",
+    ),
 ]
 
 urlpatterns = [

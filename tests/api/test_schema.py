@@ -63,4 +63,4 @@ def test_the_docs_pages_load_their_assets_from_this_server(client, url):
     for asset in assets:
         assert asset.startswith("/static/"), asset
         assert finders.find(asset.removeprefix("/static/")) is not None, asset
-    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html and "fonts.googleapis" not in html
