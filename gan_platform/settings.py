@@ -9,6 +9,7 @@ lists every variable; keep that table and this file in step.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -97,8 +98,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -116,6 +119,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: turns a login that django-axes locked out into a 429 page or JSON error.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gan_platform.urls"
@@ -328,6 +334,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes' lockout check first, then the password check.
+    "accounts.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -339,6 +350,43 @@ USE_TZ = True
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "atelier@localhost")
+
+# --- Throttles: login (django-axes), sign-up and password reset (accounts.throttles) -----
+# Both count in the database, so every process (gunicorn workers, several web
+# machines) sees the same counts whatever the cache is.
+
+# Proxies in front of Django that append the client's address to X-Forwarded-For;
+# 0 (no proxy): the client is REMOTE_ADDR and X-Forwarded-For is ignored.
+ATELIER_TRUSTED_PROXIES = env_int("ATELIER_TRUSTED_PROXIES", 1 if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else 0)
+ATELIER_LOGIN_FAILURE_LIMIT = env_int("ATELIER_LOGIN_FAILURE_LIMIT", 10)
+ATELIER_LOGIN_LOCKOUT_SECONDS = env_int("ATELIER_LOGIN_LOCKOUT_SECONDS", 900)
+ATELIER_SIGN_UP_LIMIT = env_int("ATELIER_SIGN_UP_LIMIT", 10)
+ATELIER_PASSWORD_RESET_LIMIT = env_int("ATELIER_PASSWORD_RESET_LIMIT", 9)
+for _name in (
+    "ATELIER_LOGIN_FAILURE_LIMIT",
+    "ATELIER_LOGIN_LOCKOUT_SECONDS",
+    "ATELIER_SIGN_UP_LIMIT",
+    "ATELIER_PASSWORD_RESET_LIMIT",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be at least 1.")
+if ATELIER_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured(f"ATELIER_TRUSTED_PROXIES={ATELIER_TRUSTED_PROXIES} must be 0 or more.")
+
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Locked when the address, or the account, reaches the limit of failures.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_FAILURE_LIMIT = ATELIER_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=ATELIER_LOGIN_LOCKOUT_SECONDS)
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout are refused and not counted: the retry time shown stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "accounts.throttles.client_address"
+AXES_USERNAME_CALLABLE = "accounts.throttles.login_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.login_lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# No start-up banner in every manage.py run; lockouts are still logged as warnings.
+AXES_VERBOSE = False
 
 # --- REST framework -------------------------------------------------------------
 
@@ -379,6 +427,23 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every response (django-csp): the site loads its
+# one script and one stylesheet from itself and has no inline script, style or
+# style attribute. Only the API docs pages widen it (gan_platform/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the empty favicon of templates/base.html.
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -1,18 +1,29 @@
+from csp.decorators import csp_update
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from accounts.apis import TokenCreateApi, TokenRevokeApi
+
+DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"], "img-src": ["'self'", "data:"]}
 
 api_patterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
+    path("auth/token/revoke/", TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("", include("submissions.api_urls")),
     path("", include("competitions.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI and Redoc assets come from drf-spectacular-sidecar: the docs work offline.
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The docs pages keep their script in files (the split view serves Swagger UI's set-up script
+    # as its own response); their bundles add <style> elements and Redoc runs a worker from a blob.
+    path("docs/", csp_update(DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "docs/redoc/",
+        csp_update(DOCS_CSP)(SpectacularRedocView.as_view(url_name="api-schema", template_name="api_docs/redoc.html")),
+        name="api-redoc",
+    ),
 ]
 
 urlpatterns = [

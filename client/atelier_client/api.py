@@ -347,6 +347,10 @@ class AtelierApi:
             raise ApiError("The server's answer to the login carries no token.", status=200, code="bad_answer")
         return str(answer["token"])
 
+    def token_revoke(self) -> None:
+        """POST auth/token/revoke/: the server forgets this client's token (it answers 401 from then on)."""
+        self.request("POST", "auth/token/revoke/")
+
     def me_get(self) -> dict[str, Any]:
         return self.request("GET", "me/")
 

@@ -261,11 +261,34 @@ def command_login(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _token_revoke_on_server(url: str, token: str) -> str:
+    """Ask the server to revoke ``token``; the sentence that says how it went (never raises)."""
+    try:
+        AtelierApi(url, token=token).token_revoke()
+    except ServerUnreachableError as error:
+        _note(
+            f"warning: {_one_line(str(error))}. The token was not revoked on the server and still works there: "
+            f"create a new one on {url}/accounts/token/ to end it."
+        )
+        return "it could not be revoked on the server"
+    except ApiError as error:
+        if error.status == 401:
+            return "the server no longer accepted it"
+        _note(
+            f"warning: the server did not revoke the token ({_one_line(error.message)}): "
+            f"create a new one on {url}/accounts/token/ to end it."
+        )
+        return "it could not be revoked on the server"
+    return "the server revoked it"
+
+
 def command_logout(args: argparse.Namespace) -> ExitCode:
     config, credentials = _credentials(args)
+    saved_token = (config.servers.get(credentials.url) or {}).get("token")
+    outcome = _token_revoke_on_server(credentials.url, saved_token) if saved_token else None
     if config.logout(url=credentials.url):
         config.save()
-        _out(f"Logged out of {credentials.url}: its token was removed from {config.path}.")
+        _out(f"Logged out of {credentials.url}: {outcome}, and it was removed from {config.path}.")
     else:
         _out(f"Not logged in to {credentials.url}; nothing to remove.")
     if os.environ.get("ATELIER_TOKEN"):
@@ -702,7 +725,7 @@ def parser_build() -> argparse.ArgumentParser:
     )
     login.set_defaults(handler=command_login)
 
-    add("logout", "Forget the saved token of the server.").set_defaults(handler=command_logout)
+    add("logout", "Revoke the saved token on the server and forget it here.").set_defaults(handler=command_logout)
     add("whoami", "Show who the saved token logs in as.", json_option).set_defaults(handler=command_whoami)
     add(
         "competitions", "List the competitions you can see: slug, title, current phase, its end, joined.", json_option

@@ -1,5 +1,5 @@
-"""Every page passes the accessibility smoke check and holds long names without overflowing the viewport,
-on a desktop and on a phone screen."""
+"""Every page passes the accessibility smoke check, holds long names without overflowing the viewport,
+on a desktop and on a phone screen, and logs no Content-Security-Policy violation."""
 
 from __future__ import annotations
 
@@ -14,6 +14,28 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LONG_TITLE = "Photographies transformées en gravures sur bois de la rive gauche et des faubourgs " * 2
 
 
+# Runs before any script of each page; calls back into the test for each violation the page reports.
+VIOLATION_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.atelierCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"} `
+    + `(${event.sourceFile || event.documentURI}:${event.lineNumber})`);
+});
+"""
+
+
+@pytest.fixture
+def csp_violations(page) -> list[str]:
+    """Violations of the Content-Security-Policy on the pages ``page`` visits: events and console messages."""
+    violations: list[str] = []
+    page.expose_function("atelierCspViolation", lambda text: violations.append(text))
+    page.add_init_script(VIOLATION_LISTENER)
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and violations.append(f"console: {message.text}"),
+    )
+    return violations
+
+
 def log_in(page, username: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
@@ -22,19 +44,22 @@ def log_in(page, username: str) -> None:
     page.wait_for_url("**/")
 
 
-def check(page, url: str, name: str) -> None:
+def check(page, url: str, name: str, violations: list[str]) -> None:
     response = page.goto(url)
     assert response.status == 200, url
+    assert "script-src 'self'" in response.headers["content-security-policy"], url
+    page.wait_for_load_state("load")
     assert accessibility_problems(page) == [], url
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"{url} is {overflow}px wider than the viewport"
     screenshot(page, name)
+    assert violations == [], f"{url} broke its Content-Security-Policy: {violations}"
 
 
 @pytest.mark.parametrize(
     "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["desktop", "phone"]
 )
-def test_every_page_is_accessible_and_fits_the_screen(page, viewport):
+def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewport, csp_violations):
     page.set_viewport_size(viewport)
     suffix = "phone" if viewport["width"] < 600 else "desktop"
     organizer = user_create("olga", is_staff=True)
@@ -67,7 +92,7 @@ def test_every_page_is_accessible_and_fits_the_screen(page, viewport):
         ("/c/woodcuts/timeline/", "timeline"),
         ("/c/woodcuts/leaderboard/", "leaderboard-anonymous"),
     ]:
-        check(page, url, f"page-{name}-{suffix}")
+        check(page, url, f"page-{name}-{suffix}", csp_violations)
 
     log_in(page, participant.username)
     for url, name in [
@@ -78,7 +103,7 @@ def test_every_page_is_accessible_and_fits_the_screen(page, viewport):
         ("/c/woodcuts/leaderboard/", "leaderboard-participant"),
         ("/accounts/token/", "token"),
     ]:
-        check(page, url, f"page-{name}-{suffix}")
+        check(page, url, f"page-{name}-{suffix}", csp_violations)
 
     page.context.clear_cookies()
     log_in(page, "olga")
@@ -90,4 +115,4 @@ def test_every_page_is_accessible_and_fits_the_screen(page, viewport):
         ("/c/woodcuts/organize/data/", "organizer-data"),
         ("/c/woodcuts/leaderboard/?split=private", "leaderboard-private-organizer"),
     ]:
-        check(page, url, f"page-{name}-{suffix}")
+        check(page, url, f"page-{name}-{suffix}", csp_violations)

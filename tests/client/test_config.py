@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import stat
 from pathlib import Path
 
@@ -114,15 +115,47 @@ def test_the_url_option_overrides_the_environment(config_home, fake_api, monkeyp
     assert len(fake_api.requests_to("GET", "/api/v1/me/")) == 1
 
 
-def test_logout_forgets_the_token_and_the_next_command_is_not_logged_in(logged_in, capsys):
+def test_logout_revokes_the_token_on_the_server_then_forgets_it(logged_in, capsys):
+    logged_in.route("POST", "/api/v1/auth/token/revoke/", Answer(status=204, raw_body=b"", content_type=""))
+
     assert main(["logout"]) == 0
 
+    revokes = logged_in.requests_to("POST", "/api/v1/auth/token/revoke/")
+    assert len(revokes) == 1 and revokes[0].headers["authorization"] == f"Token {TOKEN}"
     saved = json.loads((config_path()).read_text())
     assert saved["servers"] == {}
     assert stat.S_IMODE(config_path().stat().st_mode) == 0o600
+    assert "the server revoked it, and it was removed from" in capsys.readouterr().out
     assert main(["whoami"]) == 3
-    assert logged_in.requests == []
-    assert "Logged out of" in capsys.readouterr().out
+    assert len(logged_in.requests) == 1
+
+
+def test_logout_with_the_server_down_still_forgets_the_token_and_says_it_still_works_there(config_home, capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    path = config_home / "atelier" / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"url": url, "servers": {url: {"token": TOKEN, "username": "ada"}}}))
+    path.chmod(0o600)
+
+    assert main(["logout"]) == 0
+
+    assert json.loads(path.read_text())["servers"] == {}
+    captured = capsys.readouterr()
+    assert "it could not be revoked on the server, and it was removed from" in captured.out
+    assert f"{url} refused the connection" in captured.err
+    assert f"still works there: create a new one on {url}/accounts/token/" in captured.err
+
+
+def test_logout_with_a_token_the_server_already_refuses_forgets_it_quietly(logged_in, capsys):
+    logged_in.route("POST", "/api/v1/auth/token/revoke/", error_answer(401, "not_authenticated", "Invalid token."))
+
+    assert main(["logout"]) == 0
+
+    captured = capsys.readouterr()
+    assert "the server no longer accepted it, and it was removed" in captured.out and captured.err == ""
+    assert json.loads(config_path().read_text())["servers"] == {}
 
 
 def test_an_invalid_token_answered_401_exits_3(logged_in, capsys):

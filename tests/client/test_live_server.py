@@ -321,6 +321,19 @@ def test_a_revoked_token_exits_3_against_the_live_server(logged_in_alice, capsys
     assert "[not_authenticated]" in capsys.readouterr().err
 
 
+def test_logout_revokes_the_token_on_the_live_server(logged_in_alice, config_home, capsys):
+    from rest_framework.authtoken.models import Token
+
+    saved = json.loads((config_home / "atelier" / "config.json").read_text())
+    token = saved["servers"][saved["url"]]["token"]
+
+    assert main(["logout"]) == 0
+
+    assert "the server revoked it" in capsys.readouterr().out
+    assert not Token.objects.filter(key=token).exists()
+    assert main(["--url", logged_in_alice, "whoami"]) == 3
+
+
 def test_competitions_join_and_submit_against_the_live_server(
     live_server, config_home, competition, monkeypatch, capsys
 ):
