@@ -244,3 +244,18 @@ def test_password_reset_is_throttled_per_email_and_per_address(client, ada, cloc
         == 302
     )
     assert len(mail.outbox) == 2
+
+
+def test_the_counts_live_in_the_database_not_in_a_cache(client, ada, clock, settings):
+    # given a cache that forgets everything (as a process-local cache looks to every other process)
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    for _ in range(3):
+        api_login("wrong")
+    sign_up(client, "one", "one@example.org", address="10.0.9.1")
+    client.post("/accounts/logout/")
+    sign_up(client, "two", "two@example.org", address="10.0.9.1")
+    client.post("/accounts/logout/")
+
+    # then both throttles still refuse
+    assert api_login(PASSWORD, address="10.0.0.1").status_code == 429
+    assert sign_up(client, "three", "three@example.org", address="10.0.9.1").status_code == 429
