@@ -156,6 +156,24 @@ def competition_create(*, actor: Any, slug: str, title: str, **fields: Any) -> C
     return competition
 
 
+def _standings_changed(phase: Phase, *, ranking_before: str | None = None) -> None:
+    """Tell the phase's standings that what readers see changed (a new version, in this
+    transaction); when the ranking configuration differs from ``ranking_before`` (a digest of
+    :func:`submissions.standings.ranking_config`), rebuild every row after the commit."""
+    from submissions.standings import ranking_config, standings_rebuild_enqueue, standings_touch
+
+    standings_touch(phase_id=phase.pk)
+    if ranking_before is not None and ranking_config(phase).digest != ranking_before:
+        phase_id = phase.pk
+        transaction.on_commit(lambda: standings_rebuild_enqueue(phase_id=phase_id))
+
+
+def _ranking_digest(phase: Phase) -> str:
+    from submissions.standings import ranking_config
+
+    return ranking_config(phase).digest
+
+
 def competition_update(*, competition: Competition, actor: Any, **fields: Any) -> Competition:
     """Change fields of :data:`COMPETITION_FIELDS` (organizers only)."""
     _require_organizer(competition, actor)
@@ -168,6 +186,8 @@ def competition_update(*, competition: Competition, actor: Any, **fields: Any) -
     _full_clean(competition)
     with transaction.atomic():
         competition.save()
+        for phase in competition.phases.all():
+            _standings_changed(phase)
     return competition
 
 
@@ -248,6 +268,7 @@ def phase_update(*, phase: Phase, actor: Any, **fields: Any) -> Phase:
     unknown = set(fields) - set(PHASE_FIELDS)
     if unknown:
         raise _invalid(sorted(unknown)[0], f"unknown phase field; known: {', '.join(PHASE_FIELDS)}.")
+    before = _ranking_digest(Phase.objects.get(pk=phase.pk)) if phase.pk else None
     for name, value in fields.items():
         setattr(phase, name, value)
     with transaction.atomic():
@@ -255,6 +276,7 @@ def phase_update(*, phase: Phase, actor: Any, **fields: Any) -> Phase:
         phase_check(phase)
         _full_clean(phase)
         phase.save()
+        _standings_changed(phase, ranking_before=before)
     return phase
 
 
@@ -315,8 +337,10 @@ def phase_metrics_set(*, phase: Phase, actor: Any, metrics: Sequence[Mapping[str
     for row in rows:
         _full_clean(row, exclude=["phase"])
     with transaction.atomic():
+        before = _ranking_digest(phase)
         phase.metrics.all().delete()
         PhaseMetric.objects.bulk_create(rows)
+        _standings_changed(phase, ranking_before=before)
     return list(phase.metrics.all())
 
 
@@ -325,7 +349,8 @@ def phase_private_reveal(*, phase: Phase, actor: Any, at: datetime | None = None
     _require_organizer(phase.competition, actor)
     at = at or timezone.now()
     with transaction.atomic():
-        Phase.objects.filter(pk=phase.pk, private_revealed_at__isnull=True).update(private_revealed_at=at)
+        if Phase.objects.filter(pk=phase.pk, private_revealed_at__isnull=True).update(private_revealed_at=at):
+            _standings_changed(phase)
         phase.refresh_from_db(fields=["private_revealed_at"])
     return phase
 

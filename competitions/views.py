@@ -29,8 +29,15 @@ from competitions.selectors import (
 )
 from competitions.services import participation_join
 from gan_platform.errors import ApplicationError
-from submissions.charts import best_score_history, history_svg
-from submissions.selectors import leaderboard_get, split_visible
+from submissions.charts import history_chart_svg
+from submissions.leaderboards import (
+    leaderboard_etag,
+    leaderboard_history,
+    leaderboard_page,
+    leaderboard_view,
+    page_params,
+)
+from submissions.selectors import split_visible
 
 SECTIONS = ("overview", "rules", "data", "scoring", "timeline")
 
@@ -119,12 +126,19 @@ def competition_join(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """A page of the leaderboard (``?page=``), a link to the page holding the viewer's row, the
+    top teams' best-score history, the CSV link. Answers 304 to ``If-None-Match`` while the board
+    and the viewer's view of it are unchanged."""
     competition = _competition_or_404(request, slug)
     phases = list(competition.phases.all())
     phase = _phase_from_query(request, phases)
     split = request.GET.get("split", "public")
     if split not in ("public", "private"):
         raise Http404("The split is public or private.")
+    try:
+        page, page_size = page_params(request.GET.get("page"), request.GET.get("page_size"))
+    except ApplicationError as error:
+        raise Http404(error.message) from error
     context = {
         "competition": competition,
         "phases": phases,
@@ -135,23 +149,45 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         "hidden_message": "",
         "chart_svg": "",
     }
+    etag = None
     if phase is not None:
         try:
-            board = leaderboard_get(phase=phase, split=split, viewer=request.user)
+            view = leaderboard_view(phase=phase, split=split, viewer=request.user)
         except ApplicationError as error:
             if error.code != "private_leaderboard_hidden":
                 raise
             context["hidden_message"] = error.message
         else:
+            user_key = request.user.pk if request.user.is_authenticated else "anonymous"
+            variant = f"html:{user_key}:{page}:{page_size}:{len(phases)}:{context['private_visible']}"
+            etag = leaderboard_etag(view, variant=variant)
+            # not while a message waits to be shown: the cached page would not show it
+            if etag in request.headers.get("If-None-Match", "") and not len(messages.get_messages(request)):
+                response = HttpResponse(status=304)
+                response["ETag"] = etag
+                return response
+            try:
+                board = leaderboard_page(view, page=page, page_size=page_size)
+            except ApplicationError as error:
+                raise Http404(error.message) from error
+            etag = leaderboard_etag(view, version=board["version"], variant=variant)
             context["board"] = board
+            context["first_rank_shown"] = (page - 1) * page_size + 1
             ranking = next((m for m in board["metrics"] if m["metric"] == board["ranking_metric"]), None)
             context["ranking_label"] = ranking["label"] if ranking else board["ranking_metric"]
+            mine = board["mine"]
+            context["mine_elsewhere"] = mine is not None and mine["page"] != page
             if ranking is not None:
-                history = best_score_history(phase=phase, split=split, viewer=request.user, metric=ranking["metric"])
-                context["chart_svg"] = history_svg(history, label=ranking["label"], decimals=ranking["decimals"])
+                context["chart_svg"] = history_chart_svg(
+                    leaderboard_history(view), label=ranking["label"], decimals=ranking["decimals"]
+                )
     context["csv_url"] = (
         reverse("submissions_api:leaderboard-csv", kwargs={"slug": slug}) + f"?phase={phase.slug}&split={split}"
         if phase is not None and context["board"] is not None
         else ""
     )
-    return render(request, "competitions/leaderboard.html", context)
+    response = render(request, "competitions/leaderboard.html", context)
+    if etag is not None:
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, no-cache"
+    return response

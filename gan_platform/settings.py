@@ -269,6 +269,11 @@ CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
     "schedule": 60.0,
     "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
 }
+CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = {
+    "task": "submissions.standings_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
 
 # --- Files ----------------------------------------------------------------------
 # Public media (style reference images, public preview images) has a URL.

@@ -157,8 +157,8 @@ def submission_finish(*, submission_id: int, token: uuid.UUID, scores: Sequence[
     """Write ``scores`` and the state ``scored`` in one transaction, only while ``token`` holds the run.
 
     Returns False (and writes nothing) for a stale token. The unique constraint on (submission,
-    split, metric) is the backstop against a second set of scores. The phase's leaderboard cache is
-    invalidated after the commit.
+    split, metric) is the backstop against a second set of scores. The standings of the phase are
+    updated in the same transaction.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -190,8 +190,7 @@ def submission_finish(*, submission_id: int, token: uuid.UUID, scores: Sequence[
         for row in rows:
             row.full_clean(exclude=["submission"], validate_unique=False, validate_constraints=False)
         Score.objects.bulk_create(rows)
-        phase_id = Submission.objects.values_list("phase_id", flat=True).get(pk=submission_id)
-        transaction.on_commit(lambda: leaderboard_invalidate_after_score(phase_id=phase_id))
+        standings_for_scores(submission_id=submission_id)
     return True
 
 
@@ -264,11 +263,12 @@ def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail
     return "stale"
 
 
-def leaderboard_invalidate_after_score(*, phase_id: int) -> None:
-    """Invalidate the phase's cached leaderboards (C2's ``leaderboard_invalidate``) once a score landed."""
-    from submissions.services import leaderboard_invalidate
+def standings_for_scores(*, submission_id: int) -> None:
+    """Put the submission's new scores on its phase's standings, in the transaction that wrote them
+    (so a score is on the leaderboard the moment it commits, in every process)."""
+    from submissions.standings import standings_submission_changed
 
-    leaderboard_invalidate(phase_id=phase_id)
+    standings_submission_changed(submission_id=submission_id)
 
 
 # --------------------------------------------------------------------------- the reconciler

@@ -10,11 +10,10 @@ never 403, so that its existence does not leak. Errors have the one shape of
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -35,7 +34,7 @@ from competitions.selectors import competition_get, is_organizer, phase_current
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
-from submissions import selectors, services
+from submissions import leaderboards, selectors, services
 from submissions.models import Score, Submission
 from submissions.uploads import LimitedTemporaryFileUploadHandler
 
@@ -523,8 +522,51 @@ class LeaderboardRowSerializer(serializers.Serializer):
     is_mine = serializers.BooleanField()
 
 
+class LeaderboardMineSerializer(LeaderboardRowSerializer):
+    position = serializers.IntegerField(help_text="1-based place among all rows, baselines included.")
+    page = serializers.IntegerField(help_text="The page (of the requested page size) that holds the row.")
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, required=False, description="From 1; default 1."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        required=False,
+        description=f"Rows per page, 1 to {leaderboards.PAGE_SIZE_MAX}; default {leaderboards.PAGE_SIZE_DEFAULT}.",
+    ),
+]
+
+
+def _board_view(request: Request, slug: str) -> leaderboards.BoardView:
+    competition = _competition_or_404(slug=slug, user=request.user)
+    phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
+    split = request.query_params.get("split") or Score.Split.PUBLIC
+    return leaderboards.leaderboard_view(phase=phase, split=split, viewer=request.user)
+
+
+def _cache_headers(response: HttpResponse, request: Request, etag: str) -> HttpResponse:
+    """ETag, and ``Cache-Control``: anonymous readers of the public board may share a response
+    for a second; everyone else revalidates (their rows carry ``is_mine``, organizers' more)."""
+    response["ETag"] = etag
+    if not request.user.is_authenticated and request.query_params.get("split", "public") == "public":
+        response["Cache-Control"] = "public, max-age=1"
+    else:
+        response["Cache-Control"] = "private, no-cache"
+    response["Vary"] = "Cookie, Authorization"
+    return response
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    tags = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+    return etag in tags or "*" in tags
+
+
 class LeaderboardGetApi(APIView):
-    """A phase's leaderboard by split, under the visibility rules."""
+    """A phase's leaderboard by split, a page at a time, under the visibility rules.
+
+    ``mine`` is the requester's team's row with its rank and page, wherever it is. Responses carry
+    an ``ETag``; ``If-None-Match`` with it answers 304 while the board is unchanged."""
 
     permission_classes = [AllowAny]
 
@@ -535,33 +577,49 @@ class LeaderboardGetApi(APIView):
         metrics = LeaderboardMetricSerializer(many=True)
         ranking_metric = serializers.CharField(allow_null=True)
         direction = serializers.CharField(allow_null=True)
-        rows = LeaderboardRowSerializer(many=True)
         calibrated = serializers.BooleanField()
+        count = serializers.IntegerField(help_text="Rows of the whole board, baselines included.")
+        page = serializers.IntegerField()
+        page_size = serializers.IntegerField()
+        pages = serializers.IntegerField()
+        rows = LeaderboardRowSerializer(many=True)
+        mine = LeaderboardMineSerializer(allow_null=True, help_text="Your team's row; null without one.")
+        version = serializers.IntegerField(help_text="The standings version the rows come from.")
 
     @extend_schema(
         operation_id="leaderboard_get",
-        parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
-        responses={200: OutputSerializer, **error_responses(400, 403, 404)},
+        parameters=[PHASE_PARAMETER, SPLIT_PARAMETER, *PAGE_PARAMETERS],
+        responses={200: OutputSerializer, 304: None, **error_responses(400, 403, 404)},
     )
-    def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
-        phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
-        split = request.query_params.get("split") or Score.Split.PUBLIC
-        board = selectors.leaderboard_get(phase=phase, split=split, viewer=request.user)
-        return Response(self.OutputSerializer(board).data)
+    def get(self, request: Request, slug: str) -> HttpResponse:
+        view = _board_view(request, slug)
+        page, page_size = leaderboards.page_params(
+            request.query_params.get("page"), request.query_params.get("page_size")
+        )
+        variant = f"json:{page}:{page_size}"
+        etag = leaderboards.leaderboard_etag(view, variant=variant)
+        if _not_modified(request, etag):
+            return _cache_headers(HttpResponse(status=304), request, etag)
+        board = leaderboards.leaderboard_page(view, page=page, page_size=page_size)
+        etag = leaderboards.leaderboard_etag(view, version=board["version"], variant=variant)
+        return _cache_headers(Response(board), request, etag)
 
 
-def leaderboard_csv(board: dict[str, Any]) -> str:
-    """The board as CSV: rank, team, submission_id, is_baseline, submitted_at, then for each
-    metric its value and interval bounds (``<metric>``, ``<metric>_low``, ``<metric>_high``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    metrics = [metric["metric"] for metric in board["metrics"]]
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def leaderboard_csv_lines(view: leaderboards.BoardView) -> Iterator[str]:
+    """The whole board as CSV lines: rank, team, submission_id, is_baseline, submitted_at, then for
+    each metric its value and interval bounds (``<metric>``, ``<metric>_low``, ``<metric>_high``)."""
+    writer = csv.writer(_Echo())
+    metrics = [metric.metric for metric in view.metrics]
     header = ["rank", "team", "submission_id", "is_baseline", "submitted_at"]
     for metric in metrics:
         header += [metric, f"{metric}_low", f"{metric}_high"]
-    writer.writerow(header)
-    for row in board["rows"]:
+    yield writer.writerow(header)
+    for row in leaderboards.leaderboard_rows_all(view):
         line = [
             "" if row["rank"] is None else row["rank"],
             row["team"],
@@ -574,12 +632,12 @@ def leaderboard_csv(board: dict[str, Any]) -> str:
             value = "" if score is None or score["value"] is None else repr(score["value"])
             low, high = score["interval"] if score is not None and score["interval"] else ("", "")
             line += [value, "" if low == "" else repr(low), "" if high == "" else repr(high)]
-        writer.writerow(line)
-    return buffer.getvalue()
+        yield writer.writerow(line)
 
 
 class LeaderboardCsvApi(_ErrorsAsJsonMixin, APIView):
-    """The leaderboard as CSV, under the same visibility rules as :class:`LeaderboardGetApi`."""
+    """The whole leaderboard as CSV (streamed), under the same visibility rules as
+    :class:`LeaderboardGetApi`."""
 
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer, CsvRenderer]
@@ -587,13 +645,14 @@ class LeaderboardCsvApi(_ErrorsAsJsonMixin, APIView):
     @extend_schema(
         operation_id="leaderboard_csv",
         parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
-        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 403, 404)},
+        responses={(200, "text/csv"): OpenApiTypes.STR, 304: None, **error_responses(400, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Any:
-        competition = _competition_or_404(slug=slug, user=request.user)
-        phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
-        split = request.query_params.get("split") or Score.Split.PUBLIC
-        board = selectors.leaderboard_get(phase=phase, split=split, viewer=request.user)
-        response = HttpResponse(leaderboard_csv(board), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{phase.slug}-{split}.csv"'
-        return response
+        view = _board_view(request, slug)
+        etag = leaderboards.leaderboard_etag(view, variant="csv")
+        if _not_modified(request, etag):
+            return _cache_headers(HttpResponse(status=304), request, etag)
+        response = StreamingHttpResponse(leaderboard_csv_lines(view), content_type="text/csv; charset=utf-8")
+        filename = f"{view.phase.competition.slug}-{view.phase.slug}-{view.split}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return _cache_headers(response, request, etag)

@@ -127,10 +127,68 @@ class Score(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["submission", "split", "metric"]
+        # No default ordering: it dragged the submission's ordering into every score query (a
+        # 200,000-row sort on the old leaderboard); queries that need an order say so.
         constraints = [
             models.UniqueConstraint(fields=["submission", "split", "metric"], name="score_unique_per_metric"),
         ]
 
     def __str__(self) -> str:
         return f"{self.submission_id} {self.split} {self.metric}={self.value:.4g}"
+
+
+class Standing(models.Model):
+    """One row of a leaderboard: the submission that counts for one entrant (a team, or a baseline
+    submission) on one split of a phase, with its ranking key and every metric's value.
+
+    Maintained by ``submissions.standings`` in the same transaction as the event that changes it
+    (a score written, a rerun, a final selection, a baseline toggle), rebuilt whole when the
+    ranking changes. Reads order by :data:`ORDER` (an index serves it) and number the rows with a
+    window function; nothing here depends on who reads it: visibility is applied by the selectors.
+    """
+
+    ORDER = ("missing", "rank_key", "submitted_at", "submission_id")
+
+    phase = models.ForeignKey("competitions.Phase", on_delete=models.CASCADE, related_name="standings")
+    split = models.CharField(max_length=8, choices=Score.Split.choices)
+    entrant = models.CharField(max_length=40, help_text="team:<id> or baseline:<submission id>.")
+    team = models.ForeignKey(
+        "competitions.Team", on_delete=models.CASCADE, related_name="standings", null=True, blank=True
+    )
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="standings")
+    is_baseline = models.BooleanField(default=False)
+    missing = models.BooleanField(default=False, help_text="No finite ranking value: ordered after the rest.")
+    rank_key = models.FloatField(default=0.0, help_text="The ranking value, negated when higher is better.")
+    submitted_at = models.DateTimeField()
+    values = models.JSONField(default=dict, help_text="{metric: [value, interval low, interval high]}.")
+    calibrated = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["phase", "split", "entrant"], name="standing_unique_per_entrant"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["phase", "split", "missing", "rank_key", "submitted_at", "submission"],
+                name="standing_order",
+            ),
+            models.Index(fields=["phase", "split", "team"], name="standing_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase_id} {self.split} {self.entrant} -> {self.submission_id}"
+
+
+class StandingsState(models.Model):
+    """Per phase: the version of its standings (bumped by every change a reader could see, so it
+    makes ETags and cache keys) and the ranking configuration the rows were built for."""
+
+    phase = models.OneToOneField(
+        "competitions.Phase", on_delete=models.CASCADE, primary_key=True, related_name="standings_state"
+    )
+    version = models.PositiveBigIntegerField(default=1)
+    built_for = models.CharField(max_length=64, blank=True, help_text="Digest of the ranking configuration.")
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.phase_id} v{self.version}"

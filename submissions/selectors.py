@@ -9,23 +9,17 @@ Every read is filtered by what the viewer may see:
   ``phase.private_is_revealed()``; hidden metrics (``PhaseMetric.shown`` False)
   only to organizers.
 
-Leaderboards are cached in Django's cache under a per-phase version that
-:func:`leaderboard_cache_bump` replaces (``submissions.services.leaderboard_invalidate``
-calls it when a score lands), so a board computed from data read before the
-change is written under the old version and never served.
+The leaderboards themselves are read from the standings in :mod:`submissions.leaderboards`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -36,12 +30,9 @@ from gan_platform.storages import private_storage
 from submissions.models import Score, Submission
 
 __all__ = [
-    "LEADERBOARD_CACHE_SECONDS",
     "Quota",
     "QuotaCounts",
     "finite_or_none",
-    "leaderboard_cache_bump",
-    "leaderboard_get",
     "leaderboard_visible",
     "phase_resolve",
     "queue_positions",
@@ -56,9 +47,6 @@ __all__ = [
     "submission_scores_visible",
     "viewer_team",
 ]
-
-LEADERBOARD_CACHE_SECONDS = 600
-"""How long a computed board stays cached; a score landing replaces it at once."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -319,26 +307,7 @@ def submission_preview_outputs(*, submission: Submission) -> list[tuple[DatasetI
     return outputs
 
 
-# --- Leaderboards --------------------------------------------------------------------------
-
-
-def _version_key(phase_id: int) -> str:
-    return f"submissions:leaderboard:version:{phase_id}"
-
-
-def leaderboard_cache_bump(*, phase_id: int) -> None:
-    """Make every cached board of ``phase_id`` unreachable (a new version, so a board computed
-    concurrently from older data is stored under the old version and never read)."""
-    cache.set(_version_key(phase_id), uuid.uuid4().hex, timeout=None)
-
-
-def _cache_version(phase_id: int) -> str:
-    key = _version_key(phase_id)
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, uuid.uuid4().hex, timeout=None)
-        version = cache.get(key) or "unversioned"
-    return version
+# --- Leaderboards (the boards themselves: submissions.leaderboards) -----------------------
 
 
 def leaderboard_visible(*, phase: Phase, split: str, viewer: Any, now: datetime | None = None) -> None:
@@ -366,182 +335,3 @@ def leaderboard_visible(*, phase: Phase, split: str, viewer: Any, now: datetime 
             code="private_leaderboard_hidden",
             status=403,
         )
-
-
-def _metric_row(metric: PhaseMetric) -> dict[str, Any]:
-    return {
-        "metric": metric.metric,
-        "label": metric.get_metric_display(),
-        "direction": metric.direction,
-        "is_ranking": metric.is_ranking,
-        "decimals": metric.decimals,
-    }
-
-
-def _config_digest(phase: Phase, metrics: list[PhaseMetric]) -> str:
-    """A digest of what shapes a board besides scores, so that configuration changes invalidate it."""
-    parts = [
-        phase.competition.feature_weights,
-        str(phase.final_selection_limit),
-        *(f"{m.metric}:{m.shown}:{m.is_ranking}:{m.direction}:{m.decimals}:{m.order}" for m in metrics),
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def _row_name(submission: Submission) -> str:
-    """The name a board shows: the team's, or "Baseline: <description>" for a team-less baseline."""
-    if submission.team is not None:
-        return submission.team.name
-    return f"Baseline: {submission.description}" if submission.description else "Baseline"
-
-
-def _rank_key(value: float, direction: str) -> float:
-    return value if direction == PhaseMetric.Direction.LOWER else -value
-
-
-def _board_compute(*, phase: Phase, split: str, audience: str, metrics: list[PhaseMetric]) -> dict[str, Any]:
-    """The board of one split for one audience (``organizer`` or ``participant``), without
-    viewer-specific fields. Rows carry ``_team_id`` for :func:`leaderboard_get` to mark the viewer's."""
-    shown = metrics if audience == "organizer" else [metric for metric in metrics if metric.shown]
-    shown_names = [metric.metric for metric in shown]
-    ranking = next((metric for metric in metrics if metric.is_ranking), None)
-    submissions = list(
-        Submission.objects.filter(phase=phase, state=Submission.State.SCORED)
-        .select_related("team")
-        .prefetch_related("scores")
-        .order_by("created_at", "id")
-    )
-    scores: dict[int, dict[str, dict[str, Score]]] = {}
-    for submission in submissions:
-        by_split: dict[str, dict[str, Score]] = {Score.Split.PUBLIC: {}, Score.Split.PRIVATE: {}}
-        for score in submission.scores.all():
-            by_split.setdefault(score.split, {})[score.metric] = score
-        scores[submission.pk] = by_split
-
-    def ranking_value(submission: Submission, on_split: str) -> float | None:
-        if ranking is None:
-            return None
-        score = scores[submission.pk][on_split].get(ranking.metric)
-        return finite_or_none(score.value) if score is not None else None
-
-    def order_key(submission: Submission, on_split: str) -> tuple:
-        value = ranking_value(submission, on_split)
-        direction = ranking.direction if ranking is not None else PhaseMetric.Direction.LOWER
-        return (
-            value is None,
-            _rank_key(value, direction) if value is not None else 0.0,
-            submission.created_at,
-            submission.pk,
-        )
-
-    by_team: dict[int, list[Submission]] = {}
-    baselines: list[Submission] = []
-    for submission in submissions:
-        if submission.is_baseline:
-            baselines.append(submission)
-        elif submission.team_id is not None:
-            by_team.setdefault(submission.team_id, []).append(submission)
-
-    chosen: list[Submission] = []
-    for team_submissions in by_team.values():
-        if split == Score.Split.PUBLIC:
-            pool = team_submissions
-        else:
-            finals = [submission for submission in team_submissions if submission.is_final]
-            if finals:
-                pool = finals
-            else:
-                count = max(1, phase.final_selection_limit)
-                pool = sorted(team_submissions, key=lambda submission: order_key(submission, Score.Split.PUBLIC))[
-                    :count
-                ]
-        candidates = [submission for submission in pool if scores[submission.pk][split]]
-        if ranking is not None:
-            candidates = [submission for submission in candidates if ranking_value(submission, split) is not None]
-        if candidates:
-            chosen.append(min(candidates, key=lambda submission: order_key(submission, split)))
-    baselines = [submission for submission in baselines if scores[submission.pk][split]]
-
-    rows_source = sorted([*chosen, *baselines], key=lambda submission: order_key(submission, split))
-    rows = []
-    rank = 0
-    calibrated = phase.competition.calibrated
-    for submission in rows_source:
-        split_scores = scores[submission.pk][split]
-        ranked = not submission.is_baseline and ranking is not None
-        if ranked:
-            rank += 1
-        if any(not score.calibrated for score in split_scores.values()):
-            calibrated = False
-        rows.append(
-            {
-                "rank": rank if ranked else None,
-                "team": _row_name(submission),
-                "submission_id": submission.pk,
-                "is_baseline": submission.is_baseline,
-                "scores": {
-                    name: {
-                        "value": finite_or_none(split_scores[name].value),
-                        "interval": (
-                            [split_scores[name].interval_low, split_scores[name].interval_high]
-                            if split_scores[name].interval_low is not None
-                            and split_scores[name].interval_high is not None
-                            else None
-                        ),
-                    }
-                    for name in shown_names
-                    if name in split_scores
-                },
-                "submitted_at": _iso(submission.created_at),
-                "_team_id": submission.team_id,
-            }
-        )
-    return {
-        "phase": phase.slug,
-        "split": split,
-        "metrics": [_metric_row(metric) for metric in shown],
-        "ranking_metric": ranking.metric if ranking is not None else None,
-        "direction": ranking.direction if ranking is not None else None,
-        "rows": rows,
-        "calibrated": calibrated,
-    }
-
-
-def leaderboard_get(*, phase: Phase, split: str, viewer: Any, now: datetime | None = None) -> dict[str, Any]:
-    """The ``split`` leaderboard of ``phase`` as ``viewer`` may see it.
-
-    Rows: one per team, ranked by the ranking metric in its direction, ties
-    broken by the earlier submission (then the lower id). On the public board a
-    team's row is its best public submission. On the private board it is the
-    best (by private score) of its selected finals, or, when it selected none,
-    of its best ``max(1, phase.final_selection_limit)`` submissions by public
-    score. Baselines (scored, ``is_baseline``) each get a row placed by their
-    score, ``rank`` null, not counted in the ranks. ``scores`` hold the shown
-    metrics only for participants (organizers: all). ``calibrated`` is False
-    when the competition uses random feature networks or any shown row's score
-    says so. ``is_mine`` marks the viewer's team.
-
-    Cached per (phase, split, audience, configuration) under the phase's
-    version; see :func:`leaderboard_cache_bump`.
-
-    Raises:
-        ApplicationError: see :func:`leaderboard_visible`.
-    """
-    leaderboard_visible(phase=phase, split=split, viewer=viewer, now=now)
-    audience = "organizer" if is_organizer(competition=phase.competition, user=viewer) else "participant"
-    metrics = list(phase.metrics.all())
-    version = _cache_version(phase.pk)
-    key = f"submissions:leaderboard:{phase.pk}:{version}:{split}:{audience}:{_config_digest(phase, metrics)}"
-    board = cache.get(key)
-    if board is None:
-        board = _board_compute(phase=phase, split=split, audience=audience, metrics=metrics)
-        cache.set(key, board, timeout=LEADERBOARD_CACHE_SECONDS)
-    team = viewer_team(competition=phase.competition, user=viewer)
-    team_id = team.pk if team is not None else None
-    rows = []
-    for row in board["rows"]:
-        row = dict(row)
-        row_team_id = row.pop("_team_id")
-        row["is_mine"] = team_id is not None and row_team_id == team_id
-        rows.append(row)
-    return {**board, "rows": rows}

@@ -30,11 +30,11 @@ from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
 from scoring.tasks import submission_process as submission_process_task
 from submissions.models import Score, Submission, checkpoint_path
-from submissions.selectors import leaderboard_cache_bump, quota_counts
+from submissions.selectors import quota_counts
 from submissions.sniffing import checkpoint_format_sniff
+from submissions.standings import standings_submission_changed
 
 __all__ = [
-    "leaderboard_invalidate",
     "submission_baseline_set",
     "submission_cancel",
     "submission_create",
@@ -45,15 +45,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HASH_CHUNK_SIZE = 1024 * 1024
-
-
-def leaderboard_invalidate(*, phase_id: int) -> None:
-    """Drop the cached leaderboards (both splits, every audience) of phase ``phase_id``.
-
-    Called by the scoring pipeline after it wrote scores (on commit), and by the
-    services here that change what a board shows (final selection, baselines, reruns).
-    """
-    leaderboard_cache_bump(phase_id=phase_id)
 
 
 def _submission_send(submission_id: int) -> None:
@@ -294,6 +285,8 @@ def submission_cancel(*, submission: Submission, user: Any) -> Submission:
         updated = Submission.objects.filter(pk=submission.pk, state__in=Submission.UNFINISHED_STATES).update(
             state=Submission.State.CANCELLED, finished_at=now, lease_token=None, lease_expires_at=None
         )
+        if updated:
+            standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     if not updated:
         raise ApplicationError(
@@ -372,7 +365,7 @@ def submission_select_final(*, submission: Submission, user: Any, selected: bool
             Submission.objects.filter(pk=submission.pk, state=Submission.State.SCORED).update(is_final=True)
         else:
             Submission.objects.filter(pk=submission.pk).update(is_final=False)
-        transaction.on_commit(lambda: leaderboard_invalidate(phase_id=phase.pk))
+        standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     return submission
 
@@ -391,8 +384,7 @@ def submission_rerun(*, submission: Submission, user: Any) -> Submission:
 
     One conditional UPDATE from a finished state (scored, failed, cancelled):
     failure, progress, attempts, lease and timestamps are reset and its scores
-    deleted, in one transaction; after the commit the leaderboard is invalidated
-    and ``scoring.submission_process`` is sent. ``counts_against_quota`` is kept.
+    deleted and its standings recomputed, in one transaction; after the commit ``scoring.submission_process`` is sent. ``counts_against_quota`` is kept.
 
     Raises:
         ApplicationError: ``permission_denied`` (403), or ``validation_error``
@@ -417,9 +409,8 @@ def submission_rerun(*, submission: Submission, user: Any) -> Submission:
         )
         if updated:
             Score.objects.filter(submission_id=submission.pk).delete()
-            phase_id = submission.phase_id
+            standings_submission_changed(submission_id=submission.pk)
             submission_id = submission.pk
-            transaction.on_commit(lambda: leaderboard_invalidate(phase_id=phase_id))
             transaction.on_commit(lambda: _submission_send(submission_id), robust=True)
     submission.refresh_from_db()
     if not updated:
@@ -449,7 +440,6 @@ def submission_baseline_set(*, submission: Submission, user: Any, is_baseline: b
         if is_baseline:
             changes["is_final"] = False
         Submission.objects.filter(pk=submission.pk).update(**changes)
-        phase_id = submission.phase_id
-        transaction.on_commit(lambda: leaderboard_invalidate(phase_id=phase_id))
+        standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     return submission

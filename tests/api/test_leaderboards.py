@@ -15,7 +15,21 @@ from tests.submissions.helpers import scored_submission_create
 
 pytestmark = pytest.mark.django_db
 
-BOARD_KEYS = {"phase", "split", "metrics", "ranking_metric", "direction", "rows", "calibrated"}
+BOARD_KEYS = {
+    "phase",
+    "split",
+    "metrics",
+    "ranking_metric",
+    "direction",
+    "rows",
+    "calibrated",
+    "count",
+    "page",
+    "page_size",
+    "pages",
+    "mine",
+    "version",
+}
 ROW_KEYS = {"rank", "team", "submission_id", "is_baseline", "scores", "submitted_at", "is_mine"}
 
 
@@ -49,6 +63,11 @@ def scored(phase, organizer, alice, alice_team, bob, bob_team):
         created_at=now - timedelta(hours=1),
     )
     return alice_sub, bob_sub, baseline
+
+
+def body(response) -> bytes:
+    """The body of a response, streamed (the CSV export) or not."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def get(client, url: str):
@@ -111,7 +130,7 @@ def test_the_csv_export_has_the_same_rows_and_rules(client_for, phase, scored, a
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="wood-main-public.csv"' in response["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
     assert [(row["rank"], row["submission_id"], row["is_baseline"]) for row in rows] == [
         ("1", str(alice_sub.pk), "false"),
         ("", str(baseline.pk), "true"),
@@ -119,7 +138,7 @@ def test_the_csv_export_has_the_same_rows_and_rules(client_for, phase, scored, a
     ]
     assert (rows[0]["fid"], rows[0]["fid_low"], rows[0]["fid_high"]) == ("10.0", "9.0", "12.0")
     # no private figure before the reveal: 8.25 and 11.5 are private fids
-    assert b"8.25" not in response.content and b"11.5" not in response.content
+    assert b"8.25" not in body(response) and b"11.5" not in body(response)
     # a CSV client is answered in CSV, and errors in JSON
     assert client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv", HTTP_ACCEPT="text/csv").status_code == 200
     hidden = client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv?split=private", HTTP_ACCEPT="text/csv")
@@ -128,9 +147,9 @@ def test_the_csv_export_has_the_same_rows_and_rules(client_for, phase, scored, a
 
 def test_hidden_metrics_are_left_out_of_the_csv_for_participants(client_for, phase, scored, alice, organizer):
     phase.metrics.filter(metric="lpips").update(shown=False)
-    header = client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv").content.decode().splitlines()[0]
+    header = body(client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv")).decode().splitlines()[0]
     assert "lpips" not in header
-    header = client_for(organizer).get("/api/v1/competitions/wood/leaderboard.csv").content.decode().splitlines()[0]
+    header = body(client_for(organizer).get("/api/v1/competitions/wood/leaderboard.csv")).decode().splitlines()[0]
     assert "lpips" in header
 
 
@@ -143,10 +162,7 @@ def test_a_draft_competitions_board_does_not_exist_for_outsiders(client_for, com
 
 
 def test_a_score_landing_shows_on_the_next_read(client_for, phase, scored, alice, alice_team):
-    from submissions.services import leaderboard_invalidate
-
     _, board = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/")
     better = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
-    leaderboard_invalidate(phase_id=phase.pk)
     _, after = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/")
     assert after["rows"][0]["submission_id"] == better.pk != board["rows"][0]["submission_id"]

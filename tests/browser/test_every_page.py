@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from submissions.models import Score, Submission
+from submissions.standings import standings_submission_changed
 from tests.browser.inspection import accessibility_problems, screenshot
 from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
 
@@ -74,6 +75,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         submission=scored, split="public", metric="fid", value=12.5, interval_low=11.0, interval_high=14.0,
         calibrated=False, preprocessing_mode="clean", gan_core_version="test",
     )  # fmt: skip
+    standings_submission_changed(submission_id=scored.pk)
     failed = Submission.objects.create(
         phase=competition.phases.get(), team=team, submitted_by=participant, original_name="broken.onnx",
         format="onnx", sha256="7" * 64, size=10, state=Submission.State.FAILED, failure_code="wrong_channels",

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from competitions.models import Participation, Team
 from submissions.models import Score, Submission
+from submissions.standings import standings_rebuild
 from tests.browser.inspection import accessibility_problems, screenshot
 from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, user_create
 
@@ -66,6 +67,7 @@ def many_scored_teams(competition, count: int) -> None:
             for metric, value in (("fid", 10 + (index * 7919) % 1000 / 10), ("ssim", (index % 97) / 100))
         ]
     )
+    standings_rebuild(phase_id=phase.pk)
 
 
 def test_a_long_leaderboard_with_long_names_sorts_and_stays_accessible(page):

@@ -6,6 +6,7 @@ import pytest
 
 from competitions.models import DatasetImage
 from submissions.models import Score, Submission
+from submissions.standings import standings_submission_changed
 from tests.factories import competition_create_for_tests, organizer_create, participant_join, user_create
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +36,7 @@ def scored_submission(competition, team, user, *, value: float, private: float, 
             preprocessing_mode="clean",
             gan_core_version="test",
         )
+    standings_submission_changed(submission_id=submission.pk)
     return submission
 
 
@@ -115,7 +117,7 @@ def test_the_leaderboard_highlights_my_row_and_hides_the_private_split_while_the
 
     page = client.get(f"/c/{competition.slug}/leaderboard/").content.decode()
 
-    assert '<tr class="mine" aria-label="Your team\'s row">' in page
+    assert '<tr class="mine" id="mine" aria-label="Your team\'s row">' in page
     assert "10.000" in page and "12.000" in page
     assert "31.416" not in page and "27.183" not in page, "no private figure before the reveal"
     assert "<svg" in page, "the best-score chart"

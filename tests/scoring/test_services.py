@@ -21,7 +21,7 @@ from scoring.services import (
     submission_heartbeat,
     submission_release_for_retry,
 )
-from submissions.models import Score, Submission
+from submissions.models import Score, Standing, Submission
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,9 @@ def test_submission_finish_writes_the_scores_and_the_state_once(make_submission,
     assert rows["public", "fid"].value == 12.5
     assert (rows["public", "fid"].interval_low, rows["public", "fid"].interval_high) == (11.0, 14.0)
     assert rows["public", "fid"].calibrated is False
-    assert len(callbacks) == 1, "the leaderboard is invalidated after the commit"
+    assert callbacks == [], "nothing is left for after the commit: the standings were written with the scores"
+    standing = Standing.objects.get(submission=submission, split="public")
+    assert standing.values == {"fid": [12.5, 11.0, 14.0]} and standing.entrant == f"team:{submission.team_id}"
 
 
 def test_submission_finish_with_a_stale_token_writes_nothing(make_submission):

@@ -14,7 +14,7 @@ from gan_platform.storages import private_storage
 from scoring.models import ReferenceStats
 from scoring.services import submission_claim
 from scoring.worker import LeaseKeeper, LeaseLost, submission_process_run
-from submissions.models import Score, Submission
+from submissions.models import Score, Standing, Submission
 from tests.scoring.conftest import GENERATOR_CONFIG, SCORED_METRICS, checkpoint_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -47,8 +47,6 @@ def test_a_submission_is_validated_generated_and_scored_and_the_reference_statis
 ):
     from gan_core.generators import parameter_count
 
-    invalidated: list[int] = []
-    monkeypatch.setattr("submissions.services.leaderboard_invalidate", lambda *, phase_id: invalidated.append(phase_id))
     first = make_submission(checkpoint_bytes(seed=1))
 
     # when a worker processes it
@@ -72,7 +70,9 @@ def test_a_submission_is_validated_generated_and_scored_and_the_reference_statis
     assert 0 < scores["public", "lpips"].value
     assert -1 <= scores["public", "ssim"].value <= 1
     assert scores["public", "fid"].network_digests["inception"]["calibrated"] is False
-    assert invalidated == [arena["phase"].pk]
+    # and its standings were written in the same transaction as the scores
+    standing = Standing.objects.get(phase=arena["phase"], split="public", submission=first)
+    assert standing.values["fid"][0] == scores["public", "fid"].value
 
     # and the outputs of the public preview images are in private storage, as PNGs of the input's size
     previews = list(arena["competition"].image_sets.get(kind="content").images.filter(is_preview=True))

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from submissions.models import Score, Submission
+from submissions.standings import standings_submission_changed
 
 
 def safetensors_bytes(*, header_padding: int = 0) -> bytes:
@@ -93,8 +94,10 @@ def scored_submission_create(
     is_final: bool = False,
     calibrated: bool = False,
     interval: tuple[float, float] | None = None,
+    update_standings: bool = True,
 ) -> Submission:
-    """A scored submission with its Score rows, as the scoring pipeline leaves it (ORM, no file)."""
+    """A scored submission with its Score rows and its standings, as the scoring pipeline leaves it
+    (ORM, no file; ``update_standings=False`` leaves the standings as they were)."""
     submission = Submission.objects.create(
         phase=phase,
         team=team,
@@ -127,5 +130,7 @@ def scored_submission_create(
                 )
             )
     Score.objects.bulk_create(rows)
+    if update_standings:
+        standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     return submission

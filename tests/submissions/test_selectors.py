@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from competitions.models import Phase, PhaseMetric
 from gan_platform.errors import ApplicationError
-from submissions import selectors, services
+from submissions import leaderboards, selectors, services
 from submissions.models import Submission
+from submissions.standings import standings_rebuild, standings_submission_changed
 from tests.factories import participant_join, user_create
 from tests.submissions.helpers import scored_submission_create
 
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def set_phase(phase: Phase, **fields) -> Phase:
+    """Change the phase behind the services' back, then rebuild its standings as the task would."""
     Phase.objects.filter(pk=phase.pk).update(**fields)
+    standings_rebuild(phase_id=phase.pk)
     phase.refresh_from_db()
     return phase
 
@@ -33,7 +36,7 @@ def end_phase(phase: Phase) -> Phase:
 
 
 def board(phase, viewer, split="public"):
-    return selectors.leaderboard_get(phase=phase, split=split, viewer=viewer)
+    return leaderboards.leaderboard_get(phase=phase, split=split, viewer=viewer)
 
 
 def ranked(result) -> list[tuple]:
@@ -131,6 +134,7 @@ def test_unscored_and_failed_submissions_are_not_on_the_board(phase, alice, alic
     scored = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
     failed = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 0.5})
     Submission.objects.filter(pk=failed.pk).update(state=Submission.State.FAILED)
+    standings_submission_changed(submission_id=failed.pk)
     assert [row["submission_id"] for row in board(phase, alice)["rows"]] == [scored.pk]
 
 
@@ -264,26 +268,33 @@ def test_a_selected_final_replaces_the_automatic_choice_on_the_private_board(
 # --- cache ------------------------------------------------------------------------------------
 
 
-def test_boards_are_cached_until_a_score_lands_and_invalidates_them(phase, alice, alice_team, bob, bob_team):
+def test_boards_come_from_the_standings_and_a_change_shows_on_the_next_read(phase, alice, alice_team, bob, bob_team):
     scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
     first = board(phase, alice)
-    # given a new score written behind the cache's back
-    newer = scored_submission_create(phase=phase, team=bob_team, user=bob, public={"fid": 1.0})
-    # then the cached board is served
+    # given a score written behind the standings' back (no event)
+    newer = scored_submission_create(phase=phase, team=bob_team, user=bob, public={"fid": 1.0}, update_standings=False)
+    # then the board is unchanged: reads never recompute it
     assert board(phase, alice) == first
-    # when the scoring pipeline calls the invalidation hook
-    services.leaderboard_invalidate(phase_id=phase.pk)
-    # then the next read computes the new board
-    assert board(phase, alice)["rows"][0]["submission_id"] == newer.pk
+    # when the event reaches the standings (nothing touches any cache)
+    standings_submission_changed(submission_id=newer.pk)
+    # then the next read shows it, under a new version
+    after = board(phase, alice)
+    assert after["rows"][0]["submission_id"] == newer.pk and after["version"] > first["version"]
+    assert after["mine"]["rank"] == 2
 
 
-def test_a_cached_board_is_served_without_reading_scores(phase, alice, alice_team):
-    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
+def test_a_cached_page_costs_a_bounded_number_of_queries_and_no_score_reads(phase, alice, alice_team, competition):
+    for index in range(30):
+        team = participant_join(competition, user_create(f"t{index}")).team
+        scored_submission_create(phase=phase, team=team, user=alice, public={"fid": float(index)})
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 99.0})
     board(phase, alice)
-    # metrics, organizer check, viewer team: no submissions or scores query
     with CaptureQueriesContext(connection) as queries:
-        board(phase, alice)
+        result = board(phase, alice)
+    assert len(result["rows"]) == 31 and result["mine"]["rank"] == 31
     assert not any("submissions_score" in query["sql"] for query in queries.captured_queries)
+    # metrics, organizer check, standings version, viewer team, the viewer's row and its rank
+    assert len(queries.captured_queries) <= 7, [query["sql"] for query in queries.captured_queries]
 
 
 def test_changing_the_metric_configuration_changes_the_cached_board(phase, organizer, alice, alice_team):

@@ -1,0 +1,30 @@
+"""Celery tasks of the submissions app (default queue): thin interfaces over ``submissions.standings``.
+
+- ``submissions.standings_rebuild(phase_id)``: replace every standing of a phase after its
+  ranking configuration changed (sent on commit by the services that change it);
+- ``submissions.standings_sweep()``: rebuild the phases whose standings were built for another
+  configuration (beat, 60 s), in case a change came from elsewhere (the admin, a bundle import)
+  or the rebuild message was lost.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="submissions.standings_rebuild", ignore_result=True)
+def standings_rebuild(phase_id: int) -> int:
+    from submissions.standings import standings_rebuild as rebuild
+
+    return rebuild(phase_id=int(phase_id))
+
+
+@shared_task(name="submissions.standings_sweep", ignore_result=True)
+def standings_sweep() -> list[int]:
+    from submissions.standings import standings_rebuild as rebuild
+    from submissions.standings import standings_stale_phases
+
+    stale = standings_stale_phases()
+    for phase_id in stale:
+        rebuild(phase_id=phase_id)
+    return stale
