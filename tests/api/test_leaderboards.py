@@ -166,3 +166,94 @@ def test_a_score_landing_shows_on_the_next_read(client_for, phase, scored, alice
     better = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
     _, after = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/")
     assert after["rows"][0]["submission_id"] == better.pk != board["rows"][0]["submission_id"]
+
+
+# --- pages, my row, conditional requests -------------------------------------------------------
+
+
+@pytest.fixture
+def crowded(phase, competition, alice, alice_team):
+    """Twelve other teams, then alice last (fid 99)."""
+    from tests.factories import participant_join, user_create
+
+    now = timezone.now()
+    for index in range(12):
+        user = user_create(f"team{index:02d}")
+        team = participant_join(competition, user).team
+        scored_submission_create(
+            phase=phase, team=team, user=user, public={"fid": float(index)}, created_at=now - timedelta(hours=5)
+        )
+    return scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 99.0})
+
+
+def test_the_board_comes_in_pages_with_my_row_wherever_it_is(client_for, crowded, alice):
+    response, board = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/?page_size=5")
+    assert response.status_code == 200
+    assert (board["count"], board["page"], board["page_size"], board["pages"]) == (13, 1, 5, 3)
+    assert [row["rank"] for row in board["rows"]] == [1, 2, 3, 4, 5]
+    assert board["mine"] == {**board["mine"], "rank": 13, "position": 13, "page": 3, "is_mine": True}
+    assert board["mine"]["submission_id"] == crowded.pk
+    _, last = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/?page_size=5&page=3")
+    assert [row["rank"] for row in last["rows"]] == [11, 12, 13] and last["rows"][-1]["is_mine"] is True
+    # an anonymous reader has no row of their own
+    _, anonymous = get(client_for(), "/api/v1/competitions/wood/leaderboard/?page=2&page_size=5")
+    assert anonymous["mine"] is None and [row["rank"] for row in anonymous["rows"]] == [6, 7, 8, 9, 10]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("page=0", "page: must be a whole number from 1; got '0'."),
+        ("page=two", "page: must be a whole number from 1; got 'two'."),
+        ("page_size=201", "page_size: must be a whole number from 1 to 200; got '201'."),
+    ],
+)
+def test_bad_page_parameters_are_named_in_the_error(client_for, crowded, alice, query, message):
+    response, error = get(client_for(alice), f"/api/v1/competitions/wood/leaderboard/?{query}")
+    assert response.status_code == 400 and error["error"]["code"] == "validation_error"
+    assert error["error"]["message"] == message
+
+
+def test_a_page_after_the_last_is_not_found(client_for, crowded, alice):
+    response, error = get(client_for(alice), "/api/v1/competitions/wood/leaderboard/?page=4&page_size=5")
+    assert response.status_code == 404
+    assert error["error"]["message"] == "page: the board has 3 page(s) of 5 rows; page 4 does not exist."
+
+
+def test_an_unchanged_board_answers_304_and_a_new_score_changes_the_etag(client_for, phase, crowded, alice, alice_team):
+    client = client_for(alice)
+    first = client.get("/api/v1/competitions/wood/leaderboard/")
+    etag = first["ETag"]
+    assert first["Cache-Control"] == "private, no-cache"
+    again = client.get("/api/v1/competitions/wood/leaderboard/", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+    # another page is another entity
+    assert client.get("/api/v1/competitions/wood/leaderboard/?page_size=5", HTTP_IF_NONE_MATCH=etag).status_code == 200
+    # when a score lands, the same tag gets the new board
+    scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": -1.0})
+    changed = client.get("/api/v1/competitions/wood/leaderboard/", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert json.loads(changed.content)["rows"][0]["team"] == "alice"
+
+
+def test_anonymous_public_boards_may_be_shared_for_a_second(client_for, crowded):
+    response = client_for().get("/api/v1/competitions/wood/leaderboard/")
+    assert response["Cache-Control"] == "public, max-age=1" and "Cookie" in response["Vary"]
+
+
+def test_the_etag_differs_per_viewer_and_the_private_split_stays_hidden(
+    client_for, phase, crowded, alice, bob_team, bob
+):
+    alice_tag = client_for(alice).get("/api/v1/competitions/wood/leaderboard/")["ETag"]
+    bob_tag = client_for(bob).get("/api/v1/competitions/wood/leaderboard/")["ETag"]
+    assert alice_tag != bob_tag
+    # a tag from the public board never opens the private one
+    hidden = client_for(alice).get("/api/v1/competitions/wood/leaderboard/?split=private", HTTP_IF_NONE_MATCH=alice_tag)
+    assert hidden.status_code == 403
+
+
+def test_the_csv_export_is_streamed_and_complete(client_for, crowded, alice):
+    response = client_for(alice).get("/api/v1/competitions/wood/leaderboard.csv")
+    assert response.streaming
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    assert [row["rank"] for row in rows] == [str(rank) for rank in range(1, 14)]

@@ -197,3 +197,41 @@ def test_the_organizer_dashboard_counts_queue_and_failures(client):
 
     assert "<code>wrong_channels</code>: 2" in page and "<code>timeout</code>: 1" in page
     assert "Reveal private leaderboard" in page
+
+
+def test_a_long_leaderboard_page_shows_one_page_and_a_link_to_my_row(client):
+    competition = competition_create_for_tests()
+    for index in range(7):
+        user = user_create(f"p{index}")
+        scored_submission(competition, participant_join(competition, user).team, user, value=float(index), private=1.0)
+    ada = user_create("ada")
+    scored_submission(competition, participant_join(competition, ada).team, ada, value=50.0, private=1.0)
+    client.force_login(ada)
+
+    response = client.get(f"/c/{competition.slug}/leaderboard/?page_size=3")
+    page = response.content.decode()
+
+    assert page.count("<tr class=") == 3, "one page of three rows"
+    assert "Page 1 of 3 (8 rows)" in page
+    assert "Your team is ranked <strong>8</strong> of 8." in page
+    assert '?phase=main&amp;split=public&amp;page=3&amp;page_size=3#mine">Go to your row (page 3)</a>' in page
+    last = client.get(f"/c/{competition.slug}/leaderboard/?page_size=3&page=3").content.decode()
+    assert 'id="mine"' in last and "Go to your row" not in last
+    # unchanged: 304; an unknown page: 404
+    again = client.get(f"/c/{competition.slug}/leaderboard/?page_size=3", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304
+    assert client.get(f"/c/{competition.slug}/leaderboard/?page_size=3&page=9").status_code == 404
+
+
+def test_the_chart_draws_the_top_teams_with_a_legend(client):
+    competition = competition_create_for_tests()
+    for index in range(7):
+        user = user_create(f"team-{index}")
+        team = participant_join(competition, user).team
+        scored_submission(competition, team, user, value=10.0 + index, private=1.0)
+        scored_submission(competition, team, user, value=5.0 + index, private=1.0)
+    page = client.get(f"/c/{competition.slug}/leaderboard/").content.decode()
+    chart = page[page.index("<svg") : page.index("</svg>")]
+    assert chart.count('class="series"') == 10, "five teams: a line and a legend swatch each"
+    assert all(f"team-{index}" in chart for index in range(5)) and "team-5" not in chart
+    assert "team-0: 2 improvements, best 5.000" in chart
