@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner clean
+.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Atelier needs Python 3.11, found " + sys.version.split()[0]'
@@ -50,6 +50,9 @@ bench-scoring: $(VENV)/.dev-installed
 
 bench-runner: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_runner.py $(BENCH_ARGS)
+
+bench-standings: $(VENV)/.dev-installed
+	$(PY) benchmarks/bench_standings.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -46,6 +46,17 @@ SPLIT_PARAMETER = OpenApiParameter(
 )
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, required=False, description="From 1; default 1."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        required=False,
+        description=f"Rows per page, 1 to {leaderboards.PAGE_SIZE_MAX}; default {leaderboards.PAGE_SIZE_DEFAULT}.",
+    ),
+]
+
+
 def _competition_or_404(*, slug: str, user: Any) -> Competition:
     competition = competition_get(slug=slug, user=user)
     if competition is None:
@@ -258,17 +269,24 @@ class SubmissionListApi(APIView):
 
     @extend_schema(
         operation_id="submission_list",
-        parameters=[PHASE_PARAMETER],
-        responses={200: SubmissionDetailSerializer(many=True), **error_responses(401, 404)},
+        parameters=[PHASE_PARAMETER, *PAGE_PARAMETERS],
+        responses={200: SubmissionDetailSerializer(many=True), **error_responses(400, 401, 404)},
+        description="Newest first, a page at a time (default 50, at most 200): `X-Total-Count` holds the "
+        "total, `Link` the `next` and `prev` pages.",
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
         phase_slug = request.query_params.get("phase")
         phase = selectors.phase_resolve(competition=competition, slug=phase_slug) if phase_slug else None
-        submissions = selectors.submission_list(competition=competition, phase=phase, user=request.user)
-        positions = selectors.queue_positions(submissions)
+        page, page_size = leaderboards.page_params(
+            request.query_params.get("page"), request.query_params.get("page_size")
+        )
+        listed = selectors.submission_list(
+            competition=competition, phase=phase, user=request.user, page=page, page_size=page_size
+        )
+        positions = selectors.queue_positions(listed.items)
         organizer = is_organizer(competition=competition, user=request.user)
-        return Response(
+        response = Response(
             [
                 submission_detail_data(
                     submission=submission,
@@ -276,9 +294,19 @@ class SubmissionListApi(APIView):
                     queue_positions=positions,
                     organizer=organizer,
                 )
-                for submission in submissions
+                for submission in listed.items
             ]
         )
+        response["X-Total-Count"] = str(listed.total)
+        links = []
+        for relation, number in (("prev", page - 1), ("next", page + 1)):
+            if 1 <= number <= listed.pages:
+                query = request.query_params.copy()
+                query["page"], query["page_size"] = str(number), str(page_size)
+                links.append(f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="{relation}"')
+        if links:
+            response["Link"] = ", ".join(links)
+        return response
 
 
 class SubmissionCreateApi(APIView):
@@ -525,17 +553,6 @@ class LeaderboardRowSerializer(serializers.Serializer):
 class LeaderboardMineSerializer(LeaderboardRowSerializer):
     position = serializers.IntegerField(help_text="1-based place among all rows, baselines included.")
     page = serializers.IntegerField(help_text="The page (of the requested page size) that holds the row.")
-
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, required=False, description="From 1; default 1."),
-    OpenApiParameter(
-        "page_size",
-        OpenApiTypes.INT,
-        required=False,
-        description=f"Rows per page, 1 to {leaderboards.PAGE_SIZE_MAX}; default {leaderboards.PAGE_SIZE_DEFAULT}.",
-    ),
-]
 
 
 def _board_view(request: Request, slug: str) -> leaderboards.BoardView:

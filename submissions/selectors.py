@@ -41,6 +41,8 @@ __all__ = [
     "quota_get",
     "split_visible",
     "submission_get",
+    "SubmissionPage",
+    "finals_selected",
     "submission_list",
     "submission_preview_outputs",
     "submission_queue_position",
@@ -222,19 +224,60 @@ def submission_get(*, submission_id: int, user: Any) -> Submission | None:
     return None
 
 
-def submission_list(*, competition: Competition, phase: Phase | None, user: Any) -> list[Submission]:
-    """The submissions of the requester's team in ``competition`` (one ``phase`` or all), and the
-    team-less baselines they submitted, newest first. Anonymous users get nothing."""
+SUBMISSIONS_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class SubmissionPage:
+    items: list[Submission]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def _submissions_mine(*, competition: Competition, phase: Phase | None, user: Any) -> QuerySet[Submission]:
     if not getattr(user, "is_authenticated", False):
-        return []
+        return Submission.objects.none()
     team = viewer_team(competition=competition, user=user)
     mine = Q(team__isnull=True, submitted_by=user)
     if team is not None:
         mine |= Q(team=team)
-    queryset = _submissions_with_details().filter(mine, phase__competition=competition)
+    queryset = Submission.objects.filter(mine, phase__competition=competition)
     if phase is not None:
         queryset = queryset.filter(phase=phase)
-    return list(queryset.order_by("-created_at", "-id"))
+    return queryset
+
+
+def submission_list(
+    *,
+    competition: Competition,
+    phase: Phase | None,
+    user: Any,
+    page: int = 1,
+    page_size: int = SUBMISSIONS_PAGE_SIZE,
+) -> SubmissionPage:
+    """One page of the submissions of the requester's team in ``competition`` (one ``phase`` or
+    all) and the team-less baselines they submitted, newest first, with their total. Anonymous
+    users get nothing; a page after the last is empty.
+    """
+    queryset = _submissions_mine(competition=competition, phase=phase, user=user)
+    total = queryset.count()
+    offset = (page - 1) * page_size
+    items = list(
+        _submissions_with_details()
+        .filter(pk__in=queryset.order_by("-created_at", "-id").values("pk")[offset : offset + page_size])
+        .order_by("-created_at", "-id")
+    )
+    return SubmissionPage(items=items, total=total, page=page, page_size=page_size)
+
+
+def finals_selected(*, competition: Competition, phase: Phase, user: Any) -> int:
+    """How many of the requester's team's submissions of ``phase`` are selected as final."""
+    return _submissions_mine(competition=competition, phase=phase, user=user).filter(is_final=True).count()
 
 
 def queue_positions(submissions: Iterable[Submission]) -> dict[int, int]:

@@ -15,6 +15,7 @@ from competitions.selectors import competition_get, is_organizer, participation_
 from gan_platform.errors import ApplicationError
 from submissions.models import Score
 from submissions.selectors import (
+    finals_selected,
     phase_resolve,
     queue_positions,
     quota_get,
@@ -68,7 +69,14 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
     competition = _competition_or_404(request, slug)
     participation = participation_get(competition=competition, user=request.user)
     phase = _phase_or_404(competition, request.GET.get("phase"))
-    submissions = submission_list(competition=competition, phase=phase, user=request.user)
+    try:
+        page = int(request.GET.get("page") or 1)
+        if page < 1:
+            raise ValueError
+        listed = submission_list(competition=competition, phase=phase, user=request.user, page=page)
+    except (ValueError, ApplicationError) as error:
+        raise Http404("No such page of submissions.") from error
+    submissions = listed.items
     positions = queue_positions(submissions)
     return render(
         request,
@@ -80,7 +88,8 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team) if participation else None,
             "rows": [(submission, positions.get(submission.pk)) for submission in submissions],
-            "finals_used": sum(1 for submission in submissions if submission.is_final),
+            "finals_used": finals_selected(competition=competition, phase=phase, user=request.user),
+            "listed": listed,
         },
     )
 

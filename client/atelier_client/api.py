@@ -39,6 +39,7 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 64 * 1024
 REQUEST_TIMEOUT_S = 30.0
 # The server hashes and sniffs the file after the last byte arrives: give the answer time.
+LIST_PAGE_SIZE = 200
 UPLOAD_TIMEOUT_S = 300.0
 
 
@@ -375,7 +376,19 @@ class AtelierApi:
         )
 
     def submissions_list(self, slug: str, *, phase: str | None = None) -> list[dict[str, Any]]:
-        return self.request("GET", f"competitions/{quote(slug, safe='')}/submissions/", query={"phase": phase})
+        """Every submission of one's team, newest first (the server pages them; this reads every page)."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self.request(
+                "GET",
+                f"competitions/{quote(slug, safe='')}/submissions/",
+                query={"phase": phase, "page": str(page), "page_size": str(LIST_PAGE_SIZE)},
+            )
+            found.extend(batch)
+            if len(batch) < LIST_PAGE_SIZE:
+                return found
+            page += 1
 
     def submission_create(
         self,

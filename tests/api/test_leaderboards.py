@@ -257,3 +257,26 @@ def test_the_csv_export_is_streamed_and_complete(client_for, crowded, alice):
     assert response.streaming
     rows = list(csv.DictReader(io.StringIO(body(response).decode())))
     assert [row["rank"] for row in rows] == [str(rank) for rank in range(1, 14)]
+
+
+def test_a_teams_submission_list_comes_in_pages_with_its_total(client_for, phase, alice, alice_team):
+    made = [
+        scored_submission_create(
+            phase=phase,
+            team=alice_team,
+            user=alice,
+            public={"fid": 1.0},
+            created_at=timezone.now() - timedelta(minutes=i),
+        )
+        for i in range(7)
+    ]  # newest first: made[0]
+    client = client_for(alice)
+    first = client.get("/api/v1/competitions/wood/submissions/?page_size=3")
+    assert first.status_code == 200 and first["X-Total-Count"] == "7"
+    assert [item["id"] for item in json.loads(first.content)] == [s.pk for s in made[:3]]
+    assert '?page_size=3&page=2>; rel="next"' in first["Link"] and 'rel="prev"' not in first["Link"]
+    last = client.get("/api/v1/competitions/wood/submissions/?page_size=3&page=3")
+    assert [item["id"] for item in json.loads(last.content)] == [made[6].pk] and 'rel="next"' not in last["Link"]
+    assert json.loads(client.get("/api/v1/competitions/wood/submissions/?page_size=3&page=4").content) == []
+    bad = client.get("/api/v1/competitions/wood/submissions/?page_size=500")
+    assert bad.status_code == 400 and "page_size" in json.loads(bad.content)["error"]["message"]
