@@ -8,13 +8,14 @@ through a service of competitions or submissions.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
+from django.db.models import Count, F, Max, Min, QuerySet, Value
+from django.db.models.functions import Floor, Least
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -286,29 +287,49 @@ def data_upload(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     )
 
 
-def _score_histogram_svg(values: list[float], *, label: str, bins: int = 12) -> str:
-    values = [value for value in values if math.isfinite(value)]
-    if len(values) < 2:
+@dataclass(frozen=True)
+class Histogram:
+    low: float
+    high: float
+    total: int
+    counts: dict[int, int]  # bin index -> how many values
+    bins: int
+
+
+def score_histogram(scores: QuerySet[Score], *, bins: int = 12) -> Histogram | None:
+    """The finite values of ``scores`` in ``bins`` equal bins, counted by the database (two
+    queries, however many scores); None with fewer than two values."""
+    finite = scores.filter(value__gt=-math.inf, value__lt=math.inf)
+    summary = finite.aggregate(low=Min("value"), high=Max("value"), total=Count("id"))
+    if summary["total"] < 2:
+        return None
+    low, high = summary["low"], summary["high"]
+    width = (high - low) or 1.0
+    index = Least(Floor((F("value") - Value(low)) / Value(width) * Value(float(bins))), Value(float(bins - 1)))
+    rows = finite.order_by().annotate(bin=index).values("bin").annotate(count=Count("id")).values_list("bin", "count")
+    return Histogram(low=low, high=high, total=summary["total"], counts={int(b): c for b, c in rows}, bins=bins)
+
+
+def _score_histogram_svg(histogram: Histogram | None, *, label: str) -> str:
+    if histogram is None:
         return ""
-    low, high = min(values), max(values)
-    if high == low:
-        high = low + 1
-    counts = Counter(min(int((value - low) / (high - low) * bins), bins - 1) for value in values)
+    low, bins, counts = histogram.low, histogram.bins, histogram.counts
+    span = (histogram.high - low) or 1.0
     width, height, pad = 480, 160, 24
     bar = (width - 2 * pad) / bins
     top = max(counts.values())
     bars = "".join(
         f'<rect x="{pad + i * bar:.1f}" y="{height - pad - counts.get(i, 0) / top * (height - 2 * pad):.1f}" '
         f'width="{bar - 2:.1f}" height="{counts.get(i, 0) / top * (height - 2 * pad):.1f}">'
-        f"<title>{counts.get(i, 0)} between {low + i * (high - low) / bins:.3f} and {low + (i + 1) * (high - low) / bins:.3f}"
+        f"<title>{counts.get(i, 0)} between {low + i * span / bins:.3f} and {low + (i + 1) * span / bins:.3f}"
         f"</title></rect>"
         for i in range(bins)
     )
     return (
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="Distribution of {label}: '
-        f'{len(values)} submissions from {low:.3f} to {max(values):.3f}" xmlns="http://www.w3.org/2000/svg">{bars}'
-        f'<text x="{pad}" y="{height - 6}" class="tick">{low:.3f}</text>'
-        f'<text x="{width - pad}" y="{height - 6}" text-anchor="end" class="tick">{max(values):.3f}</text></svg>'
+        f'{histogram.total} submissions from {low:.3f} to {histogram.high:.3f}" xmlns="http://www.w3.org/2000/svg">'
+        f'{bars}<text x="{pad}" y="{height - 6}" class="tick">{low:.3f}</text>'
+        f'<text x="{width - pad}" y="{height - 6}" text-anchor="end" class="tick">{histogram.high:.3f}</text></svg>'
     )
 
 
@@ -332,12 +353,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         ranking = next((metric for metric in phase.metrics.all() if metric.is_ranking), None)
         if ranking is None:
             continue
-        values = list(
-            Score.objects.filter(submission__phase=phase, split=Score.Split.PUBLIC, metric=ranking.metric).values_list(
-                "value", flat=True
-            )
+        histogram = score_histogram(
+            Score.objects.filter(submission__phase=phase, split=Score.Split.PUBLIC, metric=ranking.metric)
         )
-        charts.append((phase, ranking, _score_histogram_svg(values, label=ranking.get_metric_display())))
+        charts.append((phase, ranking, _score_histogram_svg(histogram, label=ranking.get_metric_display())))
     return render(
         request,
         "competitions/organizer/dashboard.html",

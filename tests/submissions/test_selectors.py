@@ -322,3 +322,17 @@ def test_queue_positions_count_every_queued_submission_created_before(phase, ali
     assert selectors.queue_positions(subs) == {subs[1].pk: 1, subs[2].pk: 2}
     assert selectors.submission_queue_position(subs[2]) == 2
     assert selectors.submission_queue_position(subs[0]) is None
+
+
+def test_the_dashboard_histogram_is_counted_by_the_database(phase, alice, alice_team):
+    import math as _math
+
+    from competitions.organizer_views import score_histogram
+    from submissions.models import Score
+
+    for value in (0.0, 1.0, 1.0, 5.9, 12.0, _math.inf):
+        scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": value})
+    histogram = score_histogram(Score.objects.filter(submission__phase=phase, split="public", metric="fid"), bins=12)
+    # the infinite one left out; 12 bins of width 1 from 0 to 12; the maximum goes in the last bin
+    assert (histogram.low, histogram.high, histogram.total) == (0.0, 12.0, 5)
+    assert histogram.counts == {0: 1, 1: 2, 5: 1, 11: 1}
