@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gan_core import syscall_filter
 from gan_core.contract import GeneratorContract
 from gan_core.failures import FailureCode, GeneratorFailure
 
@@ -80,7 +81,7 @@ ADDRESS_SPACE_HEADROOM = 6 * 1024**3
 _LOG_TAIL_BYTES = 8192
 _POLL_SECONDS = 0.2
 _SIZE_CHECK_SECONDS = 0.5
-_INSTALL_HINT = "apt-get install bubblewrap"
+_INSTALL_HINT = "apt-get install bubblewrap libseccomp2 && pip install pyseccomp"
 
 
 class RunMode(enum.StrEnum):
@@ -267,15 +268,16 @@ def _bubblewrap_works(executable: str, as_root: bool) -> bool:
 
 
 def isolation_mode() -> IsolationMode:
-    """``bubblewrap`` when it works here, else ``process``, or ``SandboxError(sandbox_unavailable)``
-    when ``ATELIER_SANDBOX=required`` and bubblewrap is missing."""
-    if find_bubblewrap() is not None:
+    """``bubblewrap`` when it works here and the system-call filter can be compiled (libseccomp),
+    else ``process``, or ``SandboxError(sandbox_unavailable)`` when ``ATELIER_SANDBOX=required``."""
+    if find_bubblewrap() is not None and syscall_filter.available():
         return IsolationMode.BUBBLEWRAP
     if sandbox_policy() is SandboxPolicy.REQUIRED:
         raise SandboxError(
             FailureCode.SANDBOX_UNAVAILABLE,
             "The platform could not start its sandbox, so your submission was not run (this does not count "
-            f"against your quota). Operators: bubblewrap is missing or not working on this worker; "
+            f"against your quota). Operators: bubblewrap (or libseccomp, for its system-call filter) is missing or "
+            "not working on this worker; "
             f"run `{_INSTALL_HINT}` (and allow user namespaces) or unset {SANDBOX_ENVIRONMENT_VARIABLE}=required.",
         )
     return IsolationMode.PROCESS
@@ -466,7 +468,8 @@ def memory_enforcement(device: str = "cpu") -> MemoryEnforcement:
 
 def _namespace_arguments(as_root: bool) -> list[str]:
     """Namespaces and privileges: as root, no user namespace (so the child can drop to a real
-    unprivileged uid, keeping only CAP_SETUID/CAP_SETGID for that); otherwise a user namespace."""
+    unprivileged uid, keeping only CAP_SETUID/CAP_SETGID for that and CAP_SETPCAP to empty its
+    bounding set first, see :func:`gan_core.runner_child.harden`); otherwise a user namespace."""
     common = ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if as_root:
         return [
@@ -480,6 +483,8 @@ def _namespace_arguments(as_root: bool) -> list[str]:
             "CAP_SETUID",
             "--cap-add",
             "CAP_SETGID",
+            "--cap-add",
+            "CAP_SETPCAP",
         ]
     return ["--unshare-all", *common, "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
 
@@ -566,17 +571,22 @@ def sandbox_command(
     device: str,
     limits: SandboxLimits,
     extra_code_paths: Sequence[Path] = (),
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full bubblewrap command line that runs ``argv`` (a command inside the sandbox).
 
     ``read_only``: ``(host path, sandbox path)`` pairs bound read-only (job files, checkpoint,
     inputs). ``writable``: the one writable folder, at ``/out``. ``extra_code_paths``: further
     read-only folders bound at their own path (tests use it for a test-only child module).
+    ``seccomp_fd``: a descriptor holding the compiled system-call filter
+    (:func:`gan_core.syscall_filter.filter_descriptor`), which bubblewrap installs before ``exec``.
     """
     as_root = os.geteuid() == 0
     code_paths = [*python_paths(), Path(__file__).resolve().parent, *[p.resolve() for p in extra_code_paths]]
     targets = [str(p) for p in code_paths] + [target for _host, target in read_only] + [OUTPUT_MOUNT]
     command = [bwrap, *_namespace_arguments(as_root), "--clearenv"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     command += _system_arguments()
     command += ["--proc", "/proc", "--dev", "/dev"]
     command += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
@@ -695,8 +705,20 @@ def run_in_sandbox(
             f"Operators: run `{_INSTALL_HINT}`.",
         )
     as_root = os.geteuid() == 0
+    seccomp_fd: int | None = None
+    if isolation is IsolationMode.BUBBLEWRAP:
+        try:
+            seccomp_fd = syscall_filter.filter_descriptor()
+        except syscall_filter.SyscallFilterUnavailable as error:
+            raise SandboxError(
+                FailureCode.SANDBOX_UNAVAILABLE,
+                "The platform's sandbox is not available on this worker; your submission was not run. "
+                f"Operators: {error}",
+            ) from None
     read_fd, write_fd = os.pipe()
+    passed_fds = (write_fd,) if seccomp_fd is None else (write_fd, seccomp_fd)
     child_arguments = [*arguments, "--protocol-fd", str(write_fd)]
+    child_arguments += ["--harden", "sandboxed" if isolation is IsolationMode.BUBBLEWRAP else "process"]
     if isolation is IsolationMode.BUBBLEWRAP and as_root:
         child_arguments += ["--drop-to", f"{SANDBOX_UID}:{SANDBOX_GID}"]
         os.chown(output_dir, SANDBOX_UID, SANDBOX_GID)
@@ -704,6 +726,7 @@ def run_in_sandbox(
     if isolation is IsolationMode.BUBBLEWRAP:
         assert bwrap is not None
         command = sandbox_command(
+            seccomp_fd=seccomp_fd,
             bwrap=bwrap,
             argv=argv,
             read_only=read_only,
@@ -734,7 +757,7 @@ def run_in_sandbox(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            pass_fds=(write_fd,),
+            pass_fds=passed_fds,
             env=environment,
             cwd=cwd,
             start_new_session=True,
@@ -748,6 +771,9 @@ def run_in_sandbox(
         if cgroup is not None:
             cgroup.remove()
         raise
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
     os.close(write_fd)
     buffer = b""
     next_size_check = started
