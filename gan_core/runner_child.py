@@ -371,6 +371,7 @@ def add_hardening_arguments(parser: argparse.ArgumentParser) -> None:
     """``--drop-to UID:GID`` and ``--harden MODE``, as :func:`gan_core.sandbox.run_in_sandbox` passes them."""
     parser.add_argument("--drop-to", default=None, help="UID:GID to become before opening anything")
     parser.add_argument("--harden", default=HardenMode.PROCESS, choices=HardenMode.CHOICES, help="hardening mode")
+    parser.add_argument("--output-mount", default=None, help="the output tmpfs to hand over to the parent")
 
 
 def harden_from_arguments(arguments: argparse.Namespace) -> None:
@@ -380,6 +381,25 @@ def harden_from_arguments(arguments: argparse.Namespace) -> None:
         uid, _, gid = arguments.drop_to.partition(":")
         drop_to = (int(uid), int(gid))
     harden(mode=arguments.harden, drop_to=drop_to)
+    if arguments.output_mount:
+        hand_over_output_mount(arguments.output_mount, arguments.protocol_fd)
+
+
+def hand_over_output_mount(path: str, protocol_fd: int) -> None:
+    """Send a descriptor of the output tmpfs to the parent, as the first message on the protocol
+    socket, before any participant code runs: the parent copies the outputs out through it after
+    the run (the mount itself ends with the sandbox)."""
+    import socket
+
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        connection = socket.socket(fileno=protocol_fd)
+        try:
+            socket.send_fds(connection, [b"\n"], [descriptor])
+        finally:
+            connection.detach()  # the descriptor stays open for the protocol channel
+    finally:
+        os.close(descriptor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -401,10 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BaseException as error:  # every failure of participant code must be reported
         traceback.print_exc(file=sys.stderr)
-        if isinstance(error, OSError) and error.errno == errno.EFBIG:
+        if isinstance(error, OSError) and error.errno in (errno.EFBIG, errno.ENOSPC):
             channel.error(
                 FailureCode.OUTPUT_TOO_LARGE.value,
-                "The run tried to write an output file larger than the platform allows and was stopped.",
+                "The run tried to write more output than the platform allows (one file too large, or all outputs "
+                "together above the cap) and was stopped.",
             )
         elif is_out_of_memory(error):
             channel.error(FailureCode.OUT_OF_MEMORY.value, _out_of_memory_message(job))

@@ -124,7 +124,6 @@ def test_the_bubblewrap_command_hands_over_the_compiled_filter(tmp_path: Path) -
             bwrap="bwrap",
             argv=["true"],
             read_only=[],
-            writable=tmp_path,
             device="cpu",
             limits=TEST_LIMITS,
             seccomp_fd=descriptor,
