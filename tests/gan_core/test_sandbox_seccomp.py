@@ -37,6 +37,7 @@ SPECIAL_ARGUMENTS = {
     "unshare": [CLONE_NEWUSER],
     "clone": [CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0],
     "personality": [0x0040000],  # ADDR_NO_RANDOMIZE
+    "ptrace": [16, 1, 0, 0],  # PTRACE_ATTACH to pid 1 (zeros would be PTRACE_TRACEME, which stops the probe)
     "ioctl": [0, syscall_filter.DENIED_IOCTLS["TIOCSTI"], 0],
 }
 
@@ -183,3 +184,30 @@ def _number(name: str) -> int:
     import pyseccomp
 
     return int(pyseccomp.resolve_syscall(pyseccomp.system_arch(), name))
+
+
+def test_the_parent_accepts_only_a_tmpfs_folder_within_the_cap_as_the_output_mount(tmp_path: Path) -> None:
+    # a folder of the repository's file system, a regular file: refused
+    folder = os.open(sandbox.code_root(), os.O_RDONLY | os.O_DIRECTORY)
+    regular = os.open(__file__, os.O_RDONLY)
+    try:
+        if os.statvfs(sandbox.code_root()).f_blocks and not _on_tmpfs(sandbox.code_root()):
+            assert sandbox._is_output_mount(folder, TEST_LIMITS) is False
+        assert sandbox._is_output_mount(regular, TEST_LIMITS) is False
+    finally:
+        os.close(folder)
+        os.close(regular)
+    # the real hand-over is exercised by every sandboxed run: its outputs come back through it
+    result = run_probe(tmp_path, "fill-output", "--bytes", str(2 * 1024**2))
+    assert (result["wrote"], result["stopped"]) == (2 * 1024**2, None)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["fill-00000.bin", "fill-00001.bin"]
+
+
+def _on_tmpfs(path: Path) -> bool:
+    best = ""
+    kind = ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _device, mount_point, fs_type, *_ = line.split()
+        if str(path).startswith(mount_point) and len(mount_point) > len(best):
+            best, kind = mount_point, fs_type
+    return kind == "tmpfs"
