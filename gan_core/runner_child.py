@@ -2,9 +2,13 @@
 
 This runs INSIDE the sandbox (see :mod:`gan_core.sandbox`), never in a worker process. In order:
 
-1. ``--drop-to UID:GID`` (given when the sandbox was started by root): give up the last two
-   capabilities bubblewrap left (``CAP_SETUID``/``CAP_SETGID``) by becoming that unprivileged
-   uid, before anything the participant sent is opened.
+1. Hardening (:func:`harden`), before anything the participant sent is opened: empty the
+   capability bounding set (with the ``CAP_SETPCAP`` bubblewrap kept for that), clear the
+   ambient set, ``--drop-to UID:GID`` (given when the sandbox was started by root: become that
+   unprivileged uid, which clears the effective and permitted sets), clear every set with
+   ``capset``, keep ``NoNewPrivs``. With ``--harden sandboxed`` it then checks in
+   ``/proc/self/status`` that all five sets are empty, ``NoNewPrivs`` is set and the seccomp
+   filter bubblewrap installed is in force, and stops otherwise.
 2. Import torch (and onnxruntime through the loader), then, on CPU, lower ``RLIMIT_AS`` to what
    the libraries already map plus the run's memory limit, so an allocation past the limit fails
    cleanly (reported as ``out_of_memory``) instead of being killed.
@@ -26,6 +30,7 @@ log for operators.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import errno
 import json
 import os
@@ -83,6 +88,110 @@ def drop_privileges(uid: int, gid: int) -> None:
     except PermissionError:
         return
     raise RuntimeError("privileges could be regained after dropping them")
+
+
+_PR_CAPBSET_READ = 23
+_PR_CAPBSET_DROP = 24
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+#: The capability sets of ``/proc/self/status`` that must all be empty in the sandbox.
+CAPABILITY_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+
+class HardenMode:
+    """``--harden``: ``sandboxed`` (in bubblewrap: every step must take, checked, or the child
+    stops) or ``process`` (the plain-child fallback: clear the ambient set and set ``NoNewPrivs``
+    only; the caller keeps its own privileges there)."""
+
+    SANDBOXED = "sandboxed"
+    PROCESS = "process"
+    CHOICES = (SANDBOXED, PROCESS)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, argument: int = 0, *rest: int) -> int:
+    libc = _libc()
+    libc.prctl.restype = ctypes.c_int
+    values = [argument, *rest] + [0] * (4 - len(rest) - 1)
+    result = libc.prctl(ctypes.c_int(option), *(ctypes.c_ulong(v) for v in values))
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl({option}): {os.strerror(code)}")
+    return int(result)
+
+
+def drop_bounding_set() -> None:
+    """Remove every capability from the bounding set (needs ``CAP_SETPCAP`` for any still in it)."""
+    for capability in range(64):
+        try:
+            present = _prctl(_PR_CAPBSET_READ, capability)
+        except OSError as error:
+            if error.errno == errno.EINVAL:  # past the last capability this kernel knows
+                return
+            raise
+        if present:
+            _prctl(_PR_CAPBSET_DROP, capability)
+
+
+def clear_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets with ``capset`` (lowering is always allowed)."""
+    libc = _libc()
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"capset: {os.strerror(code)}")
+
+
+def process_status() -> dict[str, str]:
+    """``/proc/self/status`` as a mapping of field to its (stripped) value."""
+    fields = {}
+    with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def harden(*, mode: str, drop_to: tuple[int, int] | None = None) -> None:
+    """The child's hardening step, before any untrusted byte is opened (see the module's docstring).
+
+    ``mode`` is a :class:`HardenMode` value. Raises ``RuntimeError`` (or ``OSError``) in
+    ``sandboxed`` mode when any capability set is not empty afterwards, ``NoNewPrivs`` is not set,
+    or no seccomp filter is in force.
+    """
+    strict = mode == HardenMode.SANDBOXED
+    if strict:
+        drop_bounding_set()
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+    if drop_to is not None:
+        drop_privileges(*drop_to)
+    if strict:
+        clear_capabilities()
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    if not strict:
+        return
+    status = process_status()
+    left = {name: status.get(name) for name in CAPABILITY_SETS if int(status.get(name) or "1", 16) != 0}
+    if left:
+        raise RuntimeError(f"capabilities left after hardening: {left}")
+    if status.get("NoNewPrivs") != "1":
+        raise RuntimeError("NoNewPrivs is not set after hardening")
+    if status.get("Seccomp") != "2":
+        raise RuntimeError("no seccomp filter is in force in the sandbox")
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -254,17 +363,50 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gan_core.runner_child", description=__doc__.splitlines()[0])
     parser.add_argument("--job", required=True, type=Path, help="job description (JSON) written by the parent")
     parser.add_argument("--protocol-fd", required=True, type=int, help="pipe for JSON-line events")
-    parser.add_argument("--drop-to", default=None, help="UID:GID to become before opening anything")
+    add_hardening_arguments(parser)
     return parser.parse_args(argv)
+
+
+def add_hardening_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--drop-to UID:GID`` and ``--harden MODE``, as :func:`gan_core.sandbox.run_in_sandbox` passes them."""
+    parser.add_argument("--drop-to", default=None, help="UID:GID to become before opening anything")
+    parser.add_argument("--harden", default=HardenMode.PROCESS, choices=HardenMode.CHOICES, help="hardening mode")
+    parser.add_argument("--output-mount", default=None, help="the output tmpfs to hand over to the parent")
+
+
+def harden_from_arguments(arguments: argparse.Namespace) -> None:
+    """:func:`harden` as the parsed ``--drop-to`` and ``--harden`` ask."""
+    drop_to = None
+    if arguments.drop_to:
+        uid, _, gid = arguments.drop_to.partition(":")
+        drop_to = (int(uid), int(gid))
+    harden(mode=arguments.harden, drop_to=drop_to)
+    if arguments.output_mount:
+        hand_over_output_mount(arguments.output_mount, arguments.protocol_fd)
+
+
+def hand_over_output_mount(path: str, protocol_fd: int) -> None:
+    """Send a descriptor of the output tmpfs to the parent, as the first message on the protocol
+    socket, before any participant code runs: the parent copies the outputs out through it after
+    the run (the mount itself ends with the sandbox)."""
+    import socket
+
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        connection = socket.socket(fileno=protocol_fd)
+        try:
+            socket.send_fds(connection, [b"\n"], [descriptor])
+        finally:
+            connection.detach()  # the descriptor stays open for the protocol channel
+    finally:
+        os.close(descriptor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns 0 after a ``result`` event, 1 after an ``error`` event."""
     arguments = _parse_arguments(argv)
     channel = ProtocolChannel.from_fd(arguments.protocol_fd)
-    if arguments.drop_to:
-        uid, _, gid = arguments.drop_to.partition(":")
-        drop_privileges(int(uid), int(gid))
+    harden_from_arguments(arguments)
     from gan_core.failures import FailureCode, GeneratorFailure
 
     job: dict[str, Any] = {}
@@ -279,10 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BaseException as error:  # every failure of participant code must be reported
         traceback.print_exc(file=sys.stderr)
-        if isinstance(error, OSError) and error.errno == errno.EFBIG:
+        if isinstance(error, OSError) and error.errno in (errno.EFBIG, errno.ENOSPC):
             channel.error(
                 FailureCode.OUTPUT_TOO_LARGE.value,
-                "The run tried to write an output file larger than the platform allows and was stopped.",
+                "The run tried to write more output than the platform allows (one file too large, or all outputs "
+                "together above the cap) and was stopped.",
             )
         elif is_out_of_memory(error):
             channel.error(FailureCode.OUT_OF_MEMORY.value, _out_of_memory_message(job))

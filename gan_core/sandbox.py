@@ -44,6 +44,7 @@ import select
 import shutil
 import signal
 import site
+import socket
 import stat
 import subprocess
 import sys
@@ -54,6 +55,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gan_core import syscall_filter
 from gan_core.contract import GeneratorContract
 from gan_core.failures import FailureCode, GeneratorFailure
 
@@ -80,7 +82,11 @@ ADDRESS_SPACE_HEADROOM = 6 * 1024**3
 _LOG_TAIL_BYTES = 8192
 _POLL_SECONDS = 0.2
 _SIZE_CHECK_SECONDS = 0.5
-_INSTALL_HINT = "apt-get install bubblewrap"
+#: ``f_type`` of a tmpfs (``statfs``): the output mount the child hands over must be one.
+_TMPFS_MAGIC = 0x01021994
+#: Most entries copied out of the output mount (one PNG, and maybe one ``.npy``, per input).
+_MAX_OUTPUT_ENTRIES = 200_000
+_INSTALL_HINT = "apt-get install bubblewrap libseccomp2 && pip install pyseccomp"
 
 
 class RunMode(enum.StrEnum):
@@ -267,15 +273,16 @@ def _bubblewrap_works(executable: str, as_root: bool) -> bool:
 
 
 def isolation_mode() -> IsolationMode:
-    """``bubblewrap`` when it works here, else ``process``, or ``SandboxError(sandbox_unavailable)``
-    when ``ATELIER_SANDBOX=required`` and bubblewrap is missing."""
-    if find_bubblewrap() is not None:
+    """``bubblewrap`` when it works here and the system-call filter can be compiled (libseccomp),
+    else ``process``, or ``SandboxError(sandbox_unavailable)`` when ``ATELIER_SANDBOX=required``."""
+    if find_bubblewrap() is not None and syscall_filter.available():
         return IsolationMode.BUBBLEWRAP
     if sandbox_policy() is SandboxPolicy.REQUIRED:
         raise SandboxError(
             FailureCode.SANDBOX_UNAVAILABLE,
             "The platform could not start its sandbox, so your submission was not run (this does not count "
-            f"against your quota). Operators: bubblewrap is missing or not working on this worker; "
+            f"against your quota). Operators: bubblewrap (or libseccomp, for its system-call filter) is missing or "
+            "not working on this worker; "
             f"run `{_INSTALL_HINT}` (and allow user namespaces) or unset {SANDBOX_ENVIRONMENT_VARIABLE}=required.",
         )
     return IsolationMode.PROCESS
@@ -466,7 +473,8 @@ def memory_enforcement(device: str = "cpu") -> MemoryEnforcement:
 
 def _namespace_arguments(as_root: bool) -> list[str]:
     """Namespaces and privileges: as root, no user namespace (so the child can drop to a real
-    unprivileged uid, keeping only CAP_SETUID/CAP_SETGID for that); otherwise a user namespace."""
+    unprivileged uid, keeping only CAP_SETUID/CAP_SETGID for that and CAP_SETPCAP to empty its
+    bounding set first, see :func:`gan_core.runner_child.harden`); otherwise a user namespace."""
     common = ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if as_root:
         return [
@@ -480,6 +488,8 @@ def _namespace_arguments(as_root: bool) -> list[str]:
             "CAP_SETUID",
             "--cap-add",
             "CAP_SETGID",
+            "--cap-add",
+            "CAP_SETPCAP",
         ]
     return ["--unshare-all", *common, "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
 
@@ -562,21 +572,28 @@ def sandbox_command(
     bwrap: str,
     argv: Sequence[str],
     read_only: Sequence[tuple[Path, str]],
-    writable: Path,
     device: str,
     limits: SandboxLimits,
     extra_code_paths: Sequence[Path] = (),
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full bubblewrap command line that runs ``argv`` (a command inside the sandbox).
 
     ``read_only``: ``(host path, sandbox path)`` pairs bound read-only (job files, checkpoint,
-    inputs). ``writable``: the one writable folder, at ``/out``. ``extra_code_paths``: further
+    inputs). The one writable folder besides ``/tmp`` is ``/out``, a tmpfs of
+    ``limits.max_output_bytes``: the kernel refuses (``ENOSPC``) any write past the cap on all
+    outputs together; the child hands a descriptor of it to the parent, which copies the outputs
+    out when the run has ended (see :func:`run_in_sandbox`). ``extra_code_paths``: further
     read-only folders bound at their own path (tests use it for a test-only child module).
+    ``seccomp_fd``: a descriptor holding the compiled system-call filter
+    (:func:`gan_core.syscall_filter.filter_descriptor`), which bubblewrap installs before ``exec``.
     """
     as_root = os.geteuid() == 0
     code_paths = [*python_paths(), Path(__file__).resolve().parent, *[p.resolve() for p in extra_code_paths]]
     targets = [str(p) for p in code_paths] + [target for _host, target in read_only] + [OUTPUT_MOUNT]
     command = [bwrap, *_namespace_arguments(as_root), "--clearenv"]
+    if seccomp_fd is not None:
+        command += ["--seccomp", str(seccomp_fd)]
     command += _system_arguments()
     command += ["--proc", "/proc", "--dev", "/dev"]
     command += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
@@ -587,7 +604,8 @@ def sandbox_command(
         command += ["--ro-bind", str(path), str(path)]
     for host, target in read_only:
         command += ["--ro-bind", str(host), target]
-    command += ["--bind", str(writable), OUTPUT_MOUNT, "--chdir", "/tmp"]
+    command += ["--size", str(limits.max_output_bytes), "--perms", "1777", "--tmpfs", OUTPUT_MOUNT]
+    command += ["--chdir", "/tmp"]
     for key, value in _child_environment(limits, device).items():
         command += ["--setenv", key, value]
     command += ["--", *argv]
@@ -695,19 +713,33 @@ def run_in_sandbox(
             f"Operators: run `{_INSTALL_HINT}`.",
         )
     as_root = os.geteuid() == 0
-    read_fd, write_fd = os.pipe()
+    seccomp_fd: int | None = None
+    if isolation is IsolationMode.BUBBLEWRAP:
+        try:
+            seccomp_fd = syscall_filter.filter_descriptor()
+        except syscall_filter.SyscallFilterUnavailable as error:
+            raise SandboxError(
+                FailureCode.SANDBOX_UNAVAILABLE,
+                "The platform's sandbox is not available on this worker; your submission was not run. "
+                f"Operators: {error}",
+            ) from None
+    parent_socket, child_socket = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    write_fd = child_socket.fileno()
+    passed_fds = (write_fd,) if seccomp_fd is None else (write_fd, seccomp_fd)
     child_arguments = [*arguments, "--protocol-fd", str(write_fd)]
+    child_arguments += ["--harden", "sandboxed" if isolation is IsolationMode.BUBBLEWRAP else "process"]
+    if isolation is IsolationMode.BUBBLEWRAP:
+        child_arguments += ["--output-mount", OUTPUT_MOUNT]
     if isolation is IsolationMode.BUBBLEWRAP and as_root:
         child_arguments += ["--drop-to", f"{SANDBOX_UID}:{SANDBOX_GID}"]
-        os.chown(output_dir, SANDBOX_UID, SANDBOX_GID)
     argv = _python_argv(module, child_arguments)
     if isolation is IsolationMode.BUBBLEWRAP:
         assert bwrap is not None
         command = sandbox_command(
+            seccomp_fd=seccomp_fd,
             bwrap=bwrap,
             argv=argv,
             read_only=read_only,
-            writable=output_dir,
             device=device,
             limits=limits,
             extra_code_paths=extra_code_paths,
@@ -734,7 +766,7 @@ def run_in_sandbox(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            pass_fds=(write_fd,),
+            pass_fds=passed_fds,
             env=environment,
             cwd=cwd,
             start_new_session=True,
@@ -742,24 +774,30 @@ def run_in_sandbox(
             close_fds=True,
         )
     except BaseException:
-        os.close(read_fd)
-        os.close(write_fd)
+        parent_socket.close()
+        child_socket.close()
         log.close()
         if cgroup is not None:
             cgroup.remove()
         raise
-    os.close(write_fd)
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+    child_socket.close()
     buffer = b""
     next_size_check = started
+    mounted_output = isolation is IsolationMode.BUBBLEWRAP
+    output_fd: int | None = None
+    first_chunk = True
     try:
-        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        with parent_socket as pipe:
             open_pipe = True
             while True:
                 now = time.monotonic()
                 if now - started > limits.wall_seconds:
                     stopped_for = FailureCode.TIMEOUT.value
                     break
-                if now >= next_size_check:
+                if not mounted_output and now >= next_size_check:  # the plain-child fallback only
                     next_size_check = now + _SIZE_CHECK_SECONDS
                     if _folder_bytes(output_dir) > limits.max_output_bytes:
                         stopped_for = FailureCode.OUTPUT_TOO_LARGE.value
@@ -767,7 +805,20 @@ def run_in_sandbox(
                 if open_pipe:
                     ready, _, _ = select.select([pipe], [], [], _POLL_SECONDS)
                     if ready:
-                        chunk = pipe.read(65536)
+                        chunk, descriptors = _receive(pipe)
+                        for descriptor in descriptors:
+                            # only the first message may carry one: the child's trusted start-up
+                            # hands over its output mount before any participant code runs
+                            if (
+                                first_chunk
+                                and output_fd is None
+                                and mounted_output
+                                and _is_output_mount(descriptor, limits)
+                            ):
+                                output_fd = descriptor
+                            else:
+                                os.close(descriptor)
+                        first_chunk = False
                         if not chunk:
                             open_pipe = False
                         else:
@@ -801,8 +852,14 @@ def run_in_sandbox(
         oom = cgroup.oom_killed() if cgroup is not None else False
         if cgroup is not None:
             cgroup.remove()
-        if isolation is IsolationMode.BUBBLEWRAP and as_root:
-            _reclaim(output_dir)
+        output_full = False
+        if output_fd is not None:
+            try:
+                output_full = _output_mount_full(output_fd)
+                if not _copy_outputs(output_fd, output_dir):
+                    output_full = True
+            finally:
+                os.close(output_fd)
         log.seek(0, os.SEEK_END)
         size = log.tell()
         log.seek(max(0, size - _LOG_TAIL_BYTES))
@@ -811,6 +868,8 @@ def run_in_sandbox(
     result = next((e for e in events if e.get("event") == "result"), None)
     error = next((e for e in events if e.get("event") == "error"), None)
     if stopped_for is None and result is None and _folder_bytes(output_dir) > limits.max_output_bytes:
+        stopped_for = FailureCode.OUTPUT_TOO_LARGE.value
+    if stopped_for is None and output_full:  # the kernel refused writes past the cap (ENOSPC)
         stopped_for = FailureCode.OUTPUT_TOO_LARGE.value
     return ChildOutcome(
         result=result,
@@ -862,14 +921,76 @@ def _largest_file(folder: Path) -> int:
     return largest
 
 
-def _reclaim(folder: Path) -> None:
-    """Give the output folder and its entries back to this process's uid (no symlink followed)."""
-    uid, gid = os.geteuid(), os.getegid()
-    with contextlib.suppress(OSError):
-        os.chown(folder, uid, gid, follow_symlinks=False)
-        for entry in os.scandir(folder):
-            with contextlib.suppress(OSError):
-                os.chown(entry.path, uid, gid, follow_symlinks=False)
+def _receive(connection: socket.socket) -> tuple[bytes, list[int]]:
+    """One read of the protocol socket: its bytes and any descriptors that came with them (close-on-exec)."""
+    space = socket.CMSG_SPACE(4 * 4)  # up to four C ints (descriptors) per read
+    data, ancillary, _flags, _address = connection.recvmsg(65536, space, socket.MSG_CMSG_CLOEXEC)
+    descriptors: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % 4
+            descriptors += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, usable, 4)]
+    return data, descriptors
+
+
+def _is_output_mount(descriptor: int, limits: SandboxLimits) -> bool:
+    """Whether ``descriptor`` is a directory on a tmpfs no larger than the output cap (the child's ``/out``)."""
+    import ctypes
+
+    try:
+        if not stat.S_ISDIR(os.fstat(descriptor).st_mode):
+            return False
+    except OSError:
+        return False
+    buffer = ctypes.create_string_buffer(120)  # struct statfs; f_type is its first word
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.fstatfs(descriptor, buffer) != 0:
+        return False
+    f_type = int.from_bytes(buffer.raw[:8], sys.byteorder)
+    size = os.fstatvfs(descriptor)
+    return f_type == _TMPFS_MAGIC and size.f_blocks * size.f_frsize <= limits.max_output_bytes + size.f_frsize
+
+
+def _output_mount_full(descriptor: int) -> bool:
+    """Whether the output mount has under two pages left: the kernel has refused a write there."""
+    size = os.fstatvfs(descriptor)
+    return size.f_bavail < 2
+
+
+def _copy_outputs(descriptor: int, output_dir: Path) -> bool:
+    """Copy every regular file of the output mount (``descriptor``) into ``output_dir``, never
+    following a link; other entries become empty folders (so re-validation discards the run).
+    Returns ``False`` when the mount held more than ``_MAX_OUTPUT_ENTRIES`` entries (not all copied)."""
+    count = 0
+    for entry in os.scandir(descriptor):
+        count += 1
+        if count > _MAX_OUTPUT_ENTRIES:
+            return False
+        name = entry.name
+        target = output_dir / name
+        info = os.stat(name, dir_fd=descriptor, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):
+            target.mkdir()
+            continue
+        source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=descriptor)
+        try:
+            if not stat.S_ISREG(os.fstat(source).st_mode):
+                target.mkdir()
+                continue
+            copy = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                while True:
+                    block = os.read(source, 1 << 20)
+                    if not block:
+                        break
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(copy, view) :]
+            finally:
+                os.close(copy)
+        finally:
+            os.close(source)
+    return True
 
 
 # --------------------------------------------------------------------------- generator runs

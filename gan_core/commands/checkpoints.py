@@ -1,9 +1,12 @@
 """``export`` and ``check``: write a checkpoint the platform accepts, and validate one as the platform would.
 
 ``export`` is the one place where torch objects come from user code: the participant's own,
-trusted module factory, run locally. ``check`` runs the platform's checks in this process
-(header inspection, loading, a probe run, the output contract); the platform runs the same
-load and probe inside its sandbox.
+trusted module factory, run locally. ``check`` runs the platform's checks: header inspection
+here (safe: it allocates nothing large and runs nothing), then loading and the probe run in the
+same sandbox as the worker (:func:`gan_core.sandbox.validate_checkpoint`), so an organiser
+checking someone else's file is as safe as the platform. ``check --no-sandbox`` loads and probes
+in this process instead, with a warning: only for a file one made oneself (it also shows a
+crashing generator's full error).
 """
 
 from __future__ import annotations
@@ -199,6 +202,8 @@ def _export(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import torch
 
+    if args.no_sandbox:
+        print(NO_SANDBOX_WARNING, file=sys.stderr)
     from gan_core.checkpoints import CheckpointFormat, inspect_checkpoint, load_generator
     from gan_core.contract import GeneratorContract, ValueRange, check_latency, check_output, probe_image
     from gan_core.failures import FailureCode, GeneratorFailure
@@ -234,6 +239,11 @@ def _check(args: argparse.Namespace) -> int:
             value_range=value_range, size_multiple=size_multiple, max_seconds_per_image=args.max_seconds_per_image
         )
         probe = probe_image(contract, size=args.probe_size)
+        if not args.no_sandbox:
+            report.update(
+                _probe_in_sandbox(args, contract, config=config, formats=formats, architectures=architectures)
+            )
+            return _finish_check(args, report)
         generator = load_generator(Path(args.file), info, device=torch.device(args.device))
         output = generator(probe)
         _, clamped = check_output(output, input=probe, contract=contract)
@@ -257,6 +267,54 @@ def _check(args: argparse.Namespace) -> int:
             code=FailureCode.CRASHED.value,
             message=f"Your generator failed on the probe image: {first_line}",
         )
+    return _finish_check(args, report)
+
+
+#: Printed on stderr by ``check --no-sandbox``.
+NO_SANDBOX_WARNING = (
+    "WARNING: --no-sandbox: the model is loaded and run in this process, with your privileges and access to "
+    "your files and network. Only do this for a file you made yourself; check anyone else's file without it."
+)
+
+
+def _probe_in_sandbox(
+    args: argparse.Namespace, contract: Any, *, config: Any, formats: frozenset, architectures: frozenset | None
+) -> dict[str, Any]:
+    """Load and probe the file in the worker's sandbox; the ``accepted``/``probe`` or ``code``/``message`` fields."""
+    from gan_core import sandbox
+    from gan_core.failures import FailureCode
+
+    validation = sandbox.validate_checkpoint(
+        Path(args.file),
+        contract=contract,
+        limits=sandbox.SandboxLimits(),
+        device=args.device,
+        allowed_formats=formats,
+        allowed_architectures=architectures,
+        max_bytes=args.max_bytes,
+        config=config,
+        probe_size=args.probe_size,
+    )
+    if not validation.ok or validation.run is None:
+        message = validation.message or "The checkpoint was refused."
+        if validation.code == FailureCode.SANDBOX_UNAVAILABLE.value:
+            message += " To check a file you made yourself without the sandbox, add --no-sandbox."
+        elif validation.code == FailureCode.CRASHED.value:
+            message += " (For a file you made yourself, `check --no-sandbox` shows the full error.)"
+        return {"accepted": False, "code": validation.code, "message": message}
+    run = validation.run
+    return {
+        "accepted": True,
+        "isolation": run.isolation.value,
+        "probe": {
+            "shape": [1, 3, *run.resolution],
+            "clamped": run.clamped_values,
+            "seconds": round(run.seconds_per_image, 4),
+        },
+    }
+
+
+def _finish_check(args: argparse.Namespace, report: dict[str, Any]) -> int:
     if args.output_format == "json":
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -281,6 +339,8 @@ def _print_report(report: dict[str, Any], value_range: str) -> None:
             f"probe: output {'x'.join(map(str, probe['shape']))}, {probe['clamped']} values clamped to [{value_range}], "
             f"{probe['seconds']:.3f} s"
         )
+        if report.get("isolation"):
+            print(f"isolation: loaded and probed in the platform's sandbox ({report['isolation']})")
         print("OK: the platform would accept this checkpoint.")
     else:
         print(f"REFUSED [{report['code']}]: {report['message']}")
@@ -322,7 +382,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = subparsers.add_parser(
         "check",
         help="validate a checkpoint as the platform would",
-        description="Inspect, load and probe a checkpoint with the platform's checks; exit 0 when accepted, 1 if not.",
+        description="Inspect, load and probe a checkpoint with the platform's checks, in the same sandbox as the "
+        "platform's workers; exit 0 when accepted, 1 if not.",
     )
     check.add_argument("file", help="checkpoint file (.safetensors or .onnx)")
     check.add_argument("--config", help="sidecar generator config: JSON object or path to a JSON file")
@@ -334,5 +395,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--probe-size", type=int, default=64, help="side of the square probe image (default 64)")
     check.add_argument("--device", default="cpu", help="torch device to run on (default cpu)")
     check.add_argument("--output-format", choices=["text", "json"], default="text", help="report format (text)")
+    check.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="load and run the model in this process instead of the sandbox: only for a file you made yourself",
+    )
     check.set_defaults(func=_check)
     _accept_minus_one_one(check)

@@ -236,3 +236,65 @@ def test_python_dash_m_gan_core_check_is_the_entry_point(tmp_path: Path) -> None
     )
     assert result.returncode == 1
     assert "REFUSED [empty_file]" in result.stdout
+
+
+def test_check_runs_the_model_in_the_workers_sandbox_by_default(
+    workspace: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.gan_core.sandbox_support import ensure_bubblewrap
+
+    ensure_bubblewrap()
+    _run(capsys, "export", "--onnx", "--module-factory", "atelier_cli_factories:free_form", "-o", "f.onnx")
+    # given a checker process that could not load a model itself
+    import gan_core.checkpoints
+
+    def no_loading_here(*args, **kwargs):
+        raise AssertionError("check loaded the model in its own process")
+
+    monkeypatch.setattr(gan_core.checkpoints, "load_generator", no_loading_here)
+    # when the file is checked without options
+    code, out, err = _run(capsys, "check", "f.onnx", "--output-format", "json")
+    # then it was loaded and probed in bubblewrap, and no warning was printed
+    report = json.loads(out)
+    assert code == 0 and report["accepted"] is True, report
+    assert report["isolation"] == "bubblewrap"
+    assert report["probe"]["shape"] == [1, 3, 64, 64]
+    assert "WARNING" not in err
+
+
+def test_check_no_sandbox_runs_in_process_and_warns_on_stderr(
+    workspace: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(capsys, "export", "--onnx", "--module-factory", "atelier_cli_factories:free_form", "-o", "f.onnx")
+    import gan_core.checkpoints
+    from gan_core import sandbox
+
+    loaded = []
+    real_load = gan_core.checkpoints.load_generator
+
+    def spy(*args, **kwargs):
+        loaded.append(args[0])
+        return real_load(*args, **kwargs)
+
+    def no_sandbox_run(*args, **kwargs):
+        raise AssertionError("--no-sandbox started a sandbox")
+
+    monkeypatch.setattr(gan_core.checkpoints, "load_generator", spy)
+    monkeypatch.setattr(sandbox, "run_in_sandbox", no_sandbox_run)
+    code, out, err = _run(capsys, "check", "f.onnx", "--no-sandbox")
+    assert code == 0 and "OK: the platform would accept this checkpoint." in out
+    assert loaded == [Path("f.onnx")]
+    assert "WARNING: --no-sandbox" in err and "a file you made yourself" in err
+    assert "WARNING" not in out  # the report on stdout stays machine-readable
+
+
+def test_check_without_a_sandbox_refuses_onnx_and_names_no_sandbox(
+    workspace: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(capsys, "export", "--onnx", "--module-factory", "atelier_cli_factories:free_form", "-o", "f.onnx")
+    from gan_core import sandbox
+
+    monkeypatch.setattr(sandbox, "find_bubblewrap", lambda: None)
+    code, out, _ = _run(capsys, "check", "f.onnx")
+    assert code == 1
+    assert "REFUSED [sandbox_unavailable]" in out and "--no-sandbox" in out

@@ -75,7 +75,6 @@ def test_the_bubblewrap_command_drops_network_environment_and_host_folders(
         bwrap=bwrap,
         argv=["python", "-m", "gan_core.runner_child"],
         read_only=[(tmp_path / "model.safetensors", "/job/checkpoint")],
-        writable=tmp_path / "out",
         device="cpu",
         limits=TEST_LIMITS,
     )
@@ -83,11 +82,13 @@ def test_the_bubblewrap_command_drops_network_environment_and_host_folders(
     for flag in ("--die-with-parent", "--new-session", "--clearenv", "--cap-drop ALL"):
         assert flag in text
     assert "--unshare-net" in command or "--unshare-all" in command
-    # the one writable folder is the output; /tmp is a private tmpfs
+    # nothing of the host is writable: /tmp and the output are private tmpfs of bounded size
     binds = [(command[i], command[i + 1], command[i + 2]) for i, a in enumerate(command) if a.endswith("bind")]
-    writable = [(source, target) for kind, source, target in binds if kind == "--bind"]
-    assert writable == [(str(tmp_path / "out"), sandbox.OUTPUT_MOUNT)]
-    assert command[command.index("--tmpfs") + 1] == "/tmp"
+    assert [(source, target) for kind, source, target in binds if kind == "--bind"] == []
+    tmpfs = {command[i + 1]: command[i - 4 : i] for i, a in enumerate(command) if a == "--tmpfs"}
+    assert set(tmpfs) == {"/tmp", sandbox.OUTPUT_MOUNT}
+    assert tmpfs["/tmp"][:2] == ["--size", str(TEST_LIMITS.tmpfs_bytes)]
+    assert tmpfs[sandbox.OUTPUT_MOUNT][:2] == ["--size", str(TEST_LIMITS.max_output_bytes)]
     # never the host's /run, /tmp, /etc, home, or the repository around gan_core
     sources = {source for _kind, source, _target in binds}
     for forbidden in ("/run", "/tmp", "/etc", "/var", str(Path.home()), str(sandbox.code_root()), "/"):

@@ -160,12 +160,34 @@ def test_a_child_filling_its_output_folder_is_stopped_by_the_output_cap(tmp_path
     # given a per-file limit far above the cap on all outputs together
     limits = dataclasses.replace(TEST_LIMITS, max_file_bytes=4 * 1024**3, max_output_bytes=16 * 1024**2)
     outcome = run_hostile_child(tmp_path, "write-huge", "--bytes", str(3 * 1024**3), limits=limits)
-    # then the parent's watch of the output folder stopped it
+    # then the size-limited output mount refused the writes past the cap
     assert outcome.stopped_for == FailureCode.OUTPUT_TOO_LARGE.value
+    assert "No space left on device" in outcome.log_tail
     assert outcome.result is None
     with pytest.raises(sandbox.SandboxError) as stopped:
         sandbox.outcome_result(outcome, limits=limits)
     assert stopped.value.code == FailureCode.OUTPUT_TOO_LARGE.value
+    assert_sandbox_still_runs(tmp_path)
+
+
+def test_a_child_writing_many_files_past_the_output_cap_is_refused_by_the_kernel(tmp_path: Path) -> None:
+    # given a cap of 16 MiB on all outputs, each file far below the per-file limit
+    cap = 16 * 1024**2
+    limits = dataclasses.replace(TEST_LIMITS, max_file_bytes=64 * 1024**2, max_output_bytes=cap)
+    # when the child writes 1 MiB files until 256 MiB (sixteen times the cap)
+    outcome = run_hostile_child(tmp_path, "fill-output", "--bytes", str(256 * 1024**2), limits=limits)
+    # then its own writes failed with ENOSPC at the cap: the kernel stopped it, not a poll
+    assert outcome.result is not None, outcome.log_tail
+    assert outcome.result["stopped"] == "ENOSPC"
+    assert cap - 2 * 1024**2 <= outcome.result["wrote"] <= cap
+    # and the run fails with the output cap's code
+    assert outcome.stopped_for == FailureCode.OUTPUT_TOO_LARGE.value
+    with pytest.raises(sandbox.SandboxError) as stopped:
+        sandbox.outcome_result(outcome, limits=limits)
+    assert stopped.value.code == FailureCode.OUTPUT_TOO_LARGE.value
+    # and no more than the cap (plus a page per file) reached the host folder
+    written = sum(path.stat().st_size for path in (tmp_path / "out").iterdir())
+    assert 0 < written <= cap + 17 * 4096
     assert_sandbox_still_runs(tmp_path)
 
 
