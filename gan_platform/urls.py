@@ -2,10 +2,17 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.apis import TokenCreateApi, TokenRevokeApi
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness probe: the process answers; touches neither the database nor the cache."""
+    return HttpResponse(b"ok\n", content_type="text/plain")
+
 
 DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"], "img-src": ["'self'", "data:"]}
 
@@ -27,6 +34,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     # Submissions' pages first: "c/<slug>/submit/" must win over "c/<slug>/<section>/".
     path("", include("submissions.urls")),
     path("", include("competitions.urls")),
