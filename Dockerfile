@@ -23,4 +23,5 @@ RUN useradd --system --home /var/lib/atelier atelier \
  && DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 
 EXPOSE 8000
-CMD ["gunicorn", "gan_platform.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Worker class, threads, timeouts and worker count: gunicorn.conf.py (ATELIER_WEB_* variables).
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "gan_platform.wsgi:application"]

@@ -2,10 +2,18 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.apis import TokenCreateApi, TokenRevokeApi
+from gan_platform.openapi_views import CachedSpectacularAPIView
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness probe: the process answers; touches neither the database nor the cache."""
+    return HttpResponse(b"ok\n", content_type="text/plain")
+
 
 DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"], "img-src": ["'self'", "data:"]}
 
@@ -14,7 +22,8 @@ api_patterns = [
     path("auth/token/revoke/", TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("", include("submissions.api_urls")),
     path("", include("competitions.api_urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Built once per process (gan_platform/openapi_views.py).
+    path("schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI and Redoc assets come from drf-spectacular-sidecar: the docs work offline.
     # The docs pages keep their script in files (the split view serves Swagger UI's set-up script
     # as its own response); their bundles add <style> elements and Redoc runs a worker from a blob.
@@ -27,6 +36,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     # Submissions' pages first: "c/<slug>/submit/" must win over "c/<slug>/<section>/".
     path("", include("submissions.urls")),
     path("", include("competitions.urls")),
