@@ -1,0 +1,315 @@
+"""Benchmark: the web tier at Kaggle size, over HTTP (``make bench-web``).
+
+Seeds N teams x M scored submissions (``bench_standings.seed``: 5 metrics x 2 splits, default
+1,000 x 20) into a database of its own (SQLite under var/bench/, or PostgreSQL ``<name>_bench``
+when ``DATABASE_URL`` points at one; Redis as the cache when ``REDIS_URL`` is set), builds the
+standings, serves the site with the production configuration (``gunicorn.conf.py``) on loopback,
+and drives load from a second process (``--load``: threads with keep-alive connections). Printed in
+one run, for each endpoint: requests/s, p50 and p99 latency, CPU ms per request (the gunicorn
+workers' CPU time from /proc over the requests served), SQL queries per request (the same request
+made in this process through Django's test client), bytes per response, and requests/s relative
+to the trivial endpoint. Then the time from a score written to its visibility on the public board
+through the API, and a stampede (a new standings version, so every cached page is unreachable, and
+16 clients at once).
+
+    .venv/bin/python benchmarks/bench_web.py [--teams 1000] [--submissions 20] [--duration 5] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+# --- the load generator (run as a second process) ------------------------------------------
+
+
+def load(url: str, clients: int, duration: float, headers: dict[str, str]) -> dict:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    latencies: list[float] = []
+    sizes: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + duration
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            try:
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                elapsed = time.perf_counter() - start
+                with lock:
+                    if response.status >= 400:
+                        errors.append(str(response.status))
+                    latencies.append(elapsed)
+                    sizes.append(len(body))
+            except (OSError, http.client.HTTPException) as error:
+                with lock:
+                    errors.append(type(error).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    latencies.sort()
+
+    def quantile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / wall,
+        "p50": quantile(0.50),
+        "p99": quantile(0.99),
+        "max": latencies[-1] if latencies else float("nan"),
+        "bytes": statistics.median(sizes) if sizes else 0,
+        "errors": errors[:5],
+        "error_count": len(errors),
+    }
+
+
+def run_load(url: str, clients: int, duration: float, headers: dict[str, str]) -> dict:
+    """The load generator in a process of its own (so it does not share this one's GIL)."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--load", url, "--clients", str(clients), "--duration", str(duration)],
+        input=json.dumps(headers),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(output.stdout)
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def worker_cpu(master: int) -> float:
+    """CPU seconds (user + system) of the gunicorn master's children so far."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def serve(port: int) -> subprocess.Popen:
+    env = {**os.environ, "ATELIER_WEB_BIND": f"127.0.0.1:{port}", "ATELIER_WEB_ACCESS_LOG": "off"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "gan_platform.wsgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"gunicorn did not answer on port {port}: {server.stderr.read().decode()[-2000:]}")
+
+
+def slow_upload(port: int, token: str, slug: str, size: int, rate: int, stop: threading.Event) -> None:
+    """A client uploading ``size`` bytes at ``rate`` bytes/s to the submission endpoint."""
+    boundary = "benchboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.onnx"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    connection.putrequest("POST", f"/api/v1/competitions/{slug}/submissions/")
+    connection.putheader("Authorization", f"Token {token}")
+    connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    connection.putheader("Content-Length", str(len(head) + size + len(tail)))
+    connection.endheaders()
+    connection.send(head)
+    chunk = b"\0" * (rate // 10)
+    sent = 0
+    try:
+        while sent < size and not stop.is_set():
+            connection.send(chunk[: size - sent])
+            sent += len(chunk)
+            time.sleep(0.1)
+        connection.send(tail)
+        connection.getresponse().read()
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teams", type=int, default=1000)
+    parser.add_argument("--submissions", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per endpoint")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        print(json.dumps(load(args.load, args.clients, args.duration, json.loads(sys.stdin.read() or "{}"))))
+        return
+
+    import bench_standings
+
+    label = bench_standings.configure()  # sets DATABASE_URL to the bench database, migrates
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.authtoken.models import Token
+
+    from submissions.models import Score, Submission
+    from submissions.standings import standings_rebuild, standings_submission_changed, standings_touch
+
+    started = time.perf_counter()
+    phase, organizer, viewer, team = bench_standings.seed(args.teams, args.submissions)
+    standings_rebuild(phase_id=phase.pk)
+    print(f"database: {label}; cache: {'Redis' if os.environ.get('REDIS_URL') else 'per-process memory'}")
+    print(f"seeded and ranked {args.teams} x {args.submissions} in {time.perf_counter() - started:.1f} s")
+    token = Token.objects.create(user=viewer).key
+    slug = phase.competition.slug
+    pages = -(-args.teams // 50)
+    auth = {"Authorization": f"Token {token}"}
+    endpoints = [
+        ("trivial endpoint (/healthz)", "/healthz", {}),
+        ("leaderboard API, first page", f"/api/v1/competitions/{slug}/leaderboard/", {}),
+        ("leaderboard API, deep page", f"/api/v1/competitions/{slug}/leaderboard/?page={pages}", {}),
+        ("leaderboard API, my row (token)", f"/api/v1/competitions/{slug}/leaderboard/", auth),
+        ("leaderboard HTML page", f"/c/{slug}/leaderboard/", {}),
+        ("team's submissions (token)", f"/api/v1/competitions/{slug}/submissions/", auth),
+    ]
+    queries = {}
+    client = Client(HTTP_HOST="127.0.0.1")
+    for name, path, headers in endpoints:
+        extra = {"HTTP_AUTHORIZATION": headers["Authorization"]} if headers else {}
+        client.get(path, **extra)
+        with CaptureQueriesContext(connection) as captured:
+            status = client.get(path, **extra).status_code
+        assert status == 200, (name, status)
+        queries[name] = len(captured.captured_queries)
+    connection.close()
+
+    port = free_port()
+    server = serve(port)
+    base = f"http://127.0.0.1:{port}"
+    results = []
+    try:
+        for name, path, headers in endpoints:
+            run_load(base + path, 2, 1.0, headers)  # warm every worker
+            before = worker_cpu(server.pid)
+            figures = run_load(base + path, args.clients, args.duration, headers)
+            figures["cpu_ms"] = (worker_cpu(server.pid) - before) * 1000 / max(figures["requests"], 1)
+            results.append((name, figures, queries[name]))
+        stop = threading.Event()
+        uploader = threading.Thread(
+            target=slow_upload, args=(port, token, slug, 50 * 1024 * 1024, 2 * 1024 * 1024, stop), daemon=True
+        )
+        uploader.start()
+        time.sleep(0.5)
+        before = worker_cpu(server.pid)
+        figures = run_load(base + endpoints[1][1], args.clients, args.duration, {})
+        figures["cpu_ms"] = (worker_cpu(server.pid) - before) * 1000 / max(figures["requests"], 1)
+        results.append(("leaderboard API during a 50 MB upload", figures, queries[endpoints[1][0]]))
+        stop.set()
+
+        baseline = results[0][1]
+        print(
+            f"\n{'endpoint':40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7} {'SQL':>4} {'bytes':>8} {'vs base':>8} errors"
+        )
+        for name, figures, count in results:
+            print(
+                f"{name:40} {figures['rps']:8.1f} {figures['p50'] * 1000:8.1f} {figures['p99'] * 1000:8.1f} "
+                f"{figures['cpu_ms']:7.1f} {count:4d} {figures['bytes']:8.0f} {figures['rps'] / baseline['rps']:7.0%} "
+                f"{figures['error_count']} {' '.join(figures['errors'])}"
+            )
+        first = results[1][1]
+        print(
+            f"\nfirst page: {first['rps'] / baseline['rps']:.0%} of the baseline's requests/s (target >= 50 %), "
+            f"p99 {first['p99'] / baseline['p99']:.1f}x the baseline's (target <= 2x); HTML page "
+            f"{results[4][1]['rps'] / baseline['rps']:.0%} (target >= 25 %); page bytes {first['bytes']:.0f} (target <= 50 KB)"
+        )
+
+        # score to visible: a team's submission gets the best score; poll the public board
+        delays = []
+        submission_ids = list(Submission.objects.filter(phase=phase).values_list("pk", flat=True)[:20])
+        poll = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for trial, submission_id in enumerate(submission_ids):
+            best = -1.0 - trial
+            Score.objects.filter(submission_id=submission_id, split="public", metric="fid").update(value=best)
+            standings_submission_changed(submission_id=submission_id)
+            written = time.perf_counter()
+            while True:
+                poll.request("GET", endpoints[1][1])
+                rows = json.loads(poll.getresponse().read())["rows"]
+                if rows and rows[0]["submission_id"] == submission_id:
+                    break
+                if time.perf_counter() - written > 30:
+                    raise SystemExit(f"submission {submission_id} not visible after 30 s")
+            delays.append(time.perf_counter() - written)
+        delays.sort()
+        print(
+            f"score to visible on the public board ({len(delays)} trials): p50 {delays[len(delays) // 2] * 1000:.1f} ms, "
+            f"p99 {delays[-1] * 1000:.1f} ms (target <= 2 s)"
+        )
+        # stampede: every cached entry unreachable at once, 16 clients
+        standings_touch(phase_id=phase.pk)
+        connection.close()
+        stampede = run_load(base + endpoints[1][1], 16, args.duration, {})
+        print(
+            f"stampede (new version, 16 clients, {args.duration:.0f} s): {stampede['requests']} requests, "
+            f"{stampede['error_count']} errors, max {stampede['max'] * 1000:.0f} ms, p99 {stampede['p99'] * 1000:.0f} ms "
+            "(target: no error, none over 5 s)"
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=40)  # graceful_timeout: a request still open may take 30 s
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    main()
