@@ -20,6 +20,7 @@ from submissions.models import Score, Submission
 
 class ScoreInline(admin.TabularInline):
     model = Score
+    ordering = ("split", "metric")  # Score has no default ordering
     extra = 0
     can_delete = False
     fields = ("split", "metric", "value", "interval_low", "interval_high", "calibrated", "gan_core_version")
