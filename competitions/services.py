@@ -9,6 +9,8 @@ submission in a phase that has not ended yet (quotas count per team; moving woul
 A team whose last member leaves is deleted when it has no submission at all.
 """
 
+# Over 500 lines: every write of the competitions app in one place per the conventions; the split by topic (phases, image sets, teams) is issue 13.
+
 from __future__ import annotations
 
 import logging

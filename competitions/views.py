@@ -31,6 +31,7 @@ from competitions.services import participation_join
 from gan_platform.errors import ApplicationError
 from submissions.charts import history_chart_svg
 from submissions.leaderboards import (
+    etag_matches,
     leaderboard_etag,
     leaderboard_history,
     leaderboard_page,
@@ -162,7 +163,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
             variant = f"html:{user_key}:{page}:{page_size}:{len(phases)}:{context['private_visible']}"
             etag = leaderboard_etag(view, variant=variant)
             # not while a message waits to be shown: the cached page would not show it
-            if etag in request.headers.get("If-None-Match", "") and not len(messages.get_messages(request)):
+            if etag_matches(request.headers.get("If-None-Match", ""), etag) and not len(messages.get_messages(request)):
                 response = HttpResponse(status=304)
                 response["ETag"] = etag
                 return response

@@ -19,6 +19,8 @@ and, for zips, member names from the central directory after bounding its size; 
 hands participant bytes to torch's loaders (plain, TorchScript or export) or to the pickle module.
 """
 
+# Over 500 lines: the safe loaders of both formats share their header checks and refusal codes; the split by format is issue 13.
+
 from __future__ import annotations
 
 import dataclasses

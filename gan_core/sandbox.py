@@ -31,6 +31,8 @@ with ``sandbox_unavailable``; otherwise safetensors checkpoints (no code path in
 in a plain child process with the same limits, and ONNX models are refused.
 """
 
+# Over 500 lines: the parent side of the sandbox (bubblewrap command, limits, filter, output mount, protocol) kept together so the isolation can be read in one place; the split is issue 13.
+
 from __future__ import annotations
 
 import contextlib

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from submissions import apis
+from submissions import apis, leaderboard_apis, output_apis
 
 app_name = "submissions_api"
 
@@ -10,8 +10,10 @@ urlpatterns = [
     path("me/", apis.MeApi.as_view(), name="me"),
     path("competitions/<slug:slug>/quota/", apis.QuotaGetApi.as_view(), name="quota"),
     path("competitions/<slug:slug>/submissions/", apis.SubmissionCollectionApi.as_view(), name="submissions"),
-    path("competitions/<slug:slug>/leaderboard/", apis.LeaderboardGetApi.as_view(), name="leaderboard"),
-    path("competitions/<slug:slug>/leaderboard.csv", apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"),
+    path("competitions/<slug:slug>/leaderboard/", leaderboard_apis.LeaderboardGetApi.as_view(), name="leaderboard"),
+    path(
+        "competitions/<slug:slug>/leaderboard.csv", leaderboard_apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"
+    ),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
     path(
@@ -19,10 +21,14 @@ urlpatterns = [
         apis.SubmissionSelectFinalApi.as_view(),
         name="submission-select-final",
     ),
-    path("submissions/<int:submission_id>/outputs/", apis.SubmissionOutputListApi.as_view(), name="submission-outputs"),
+    path(
+        "submissions/<int:submission_id>/outputs/",
+        output_apis.SubmissionOutputListApi.as_view(),
+        name="submission-outputs",
+    ),
     path(
         "submissions/<int:submission_id>/outputs/<str:image>.png",
-        apis.SubmissionOutputGetApi.as_view(),
+        output_apis.SubmissionOutputGetApi.as_view(),
         name="submission-output",
     ),
 ]

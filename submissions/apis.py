@@ -1,4 +1,5 @@
-"""REST API of the submissions app (under ``/api/v1/``): quota, submissions, outputs, leaderboards.
+"""REST API of the submissions app (under ``/api/v1/``): quota, submissions (the
+preview outputs: ``submissions.output_apis``; the leaderboards: ``submissions.leaderboard_apis``).
 
 One class per operation, each with its nested input and output serializers;
 rules live in ``submissions.services`` (writes) and ``submissions.selectors``
@@ -9,17 +10,15 @@ never 403, so that its existence does not leak. Errors have the one shape of
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -33,7 +32,6 @@ from competitions.models import Competition, Phase
 from competitions.selectors import competition_get, is_organizer, phase_current
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
-from gan_platform.storages import private_storage
 from submissions import leaderboards, selectors, services
 from submissions.models import Score, Submission
 from submissions.uploads import LimitedTemporaryFileUploadHandler
@@ -461,215 +459,3 @@ class SubmissionSelectFinalApi(APIView):
                 user=request.user,
             )
         )
-
-
-class SubmissionOutputListApi(APIView):
-    """The submission's outputs on the competition's public preview images."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema_serializer(component_name="SubmissionOutput")
-    class OutputSerializer(serializers.Serializer):
-        image = serializers.CharField(help_text="The preview image's name without its extension.")
-        input_url = serializers.CharField()
-        output_url = serializers.CharField(allow_null=True, help_text="Null until the worker wrote the output.")
-
-    @extend_schema(
-        operation_id="submission_output_list", responses={200: OutputSerializer(many=True), **error_responses(404)}
-    )
-    def get(self, request: Request, submission_id: int) -> Response:
-        submission = _submission_or_404(submission_id=submission_id, user=request.user)
-        slug = submission.phase.competition.slug
-        rows = []
-        for image, _name, exists in selectors.submission_preview_outputs(submission=submission):
-            stem = image.name.rsplit(".", 1)[0]
-            rows.append(
-                {
-                    "image": stem,
-                    "input_url": request.build_absolute_uri(f"/api/v1/competitions/{slug}/images/{image.pk}.png"),
-                    "output_url": (
-                        request.build_absolute_uri(f"/api/v1/submissions/{submission.pk}/outputs/{stem}.png")
-                        if exists
-                        else None
-                    ),
-                }
-            )
-        return Response(self.OutputSerializer(rows, many=True).data)
-
-
-class SubmissionOutputGetApi(_ErrorsAsJsonMixin, APIView):
-    """One output PNG on a public preview image, streamed from private storage after the check."""
-
-    permission_classes = [AllowAny]
-    renderer_classes = [JSONRenderer, PngRenderer]
-
-    @extend_schema(
-        operation_id="submission_output_get",
-        responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(404)},
-    )
-    def get(self, request: Request, submission_id: int, image: str) -> Any:
-        submission = _submission_or_404(submission_id=submission_id, user=request.user)
-        for dataset_image, name, exists in selectors.submission_preview_outputs(submission=submission):
-            if dataset_image.name.rsplit(".", 1)[0] == image and exists:
-                response = FileResponse(private_storage().open(name, "rb"), content_type="image/png")
-                response["Cache-Control"] = "private, max-age=300"
-                return response
-        raise ApplicationError(
-            f"Submission {submission.pk} has no output on a preview image {image!r} (yet).",
-            code="not_found",
-            status=404,
-        )
-
-
-# --- Leaderboards -------------------------------------------------------------------------------
-
-
-class LeaderboardMetricSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    label = serializers.CharField()
-    direction = serializers.CharField()
-    is_ranking = serializers.BooleanField()
-    decimals = serializers.IntegerField()
-
-
-class LeaderboardRowSerializer(serializers.Serializer):
-    rank = serializers.IntegerField(allow_null=True, help_text="Null for baselines.")
-    team = serializers.CharField()
-    submission_id = serializers.IntegerField()
-    is_baseline = serializers.BooleanField()
-    scores = serializers.DictField(
-        child=inline_serializer(
-            "LeaderboardScore",
-            fields={
-                "value": serializers.FloatField(allow_null=True),
-                "interval": serializers.ListField(child=serializers.FloatField(), allow_null=True),
-            },
-        )
-    )
-    submitted_at = serializers.CharField()
-    is_mine = serializers.BooleanField()
-
-
-class LeaderboardMineSerializer(LeaderboardRowSerializer):
-    position = serializers.IntegerField(help_text="1-based place among all rows, baselines included.")
-    page = serializers.IntegerField(help_text="The page (of the requested page size) that holds the row.")
-
-
-def _board_view(request: Request, slug: str) -> leaderboards.BoardView:
-    competition = _competition_or_404(slug=slug, user=request.user)
-    phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
-    split = request.query_params.get("split") or Score.Split.PUBLIC
-    return leaderboards.leaderboard_view(phase=phase, split=split, viewer=request.user)
-
-
-def _cache_headers(response: HttpResponse, request: Request, etag: str) -> HttpResponse:
-    """ETag, and ``Cache-Control``: anonymous readers of the public board may share a response
-    for a second; everyone else revalidates (their rows carry ``is_mine``, organizers' more)."""
-    response["ETag"] = etag
-    if not request.user.is_authenticated and request.query_params.get("split", "public") == "public":
-        response["Cache-Control"] = "public, max-age=1"
-    else:
-        response["Cache-Control"] = "private, no-cache"
-    response["Vary"] = "Cookie, Authorization"
-    return response
-
-
-def _not_modified(request: Request, etag: str) -> bool:
-    tags = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
-    return etag in tags or "*" in tags
-
-
-class LeaderboardGetApi(APIView):
-    """A phase's leaderboard by split, a page at a time, under the visibility rules.
-
-    ``mine`` is the requester's team's row with its rank and page, wherever it is. Responses carry
-    an ``ETag``; ``If-None-Match`` with it answers 304 while the board is unchanged."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema_serializer(component_name="Leaderboard")
-    class OutputSerializer(serializers.Serializer):
-        phase = serializers.CharField()
-        split = serializers.CharField()
-        metrics = LeaderboardMetricSerializer(many=True)
-        ranking_metric = serializers.CharField(allow_null=True)
-        direction = serializers.CharField(allow_null=True)
-        calibrated = serializers.BooleanField()
-        count = serializers.IntegerField(help_text="Rows of the whole board, baselines included.")
-        page = serializers.IntegerField()
-        page_size = serializers.IntegerField()
-        pages = serializers.IntegerField()
-        rows = LeaderboardRowSerializer(many=True)
-        mine = LeaderboardMineSerializer(allow_null=True, help_text="Your team's row; null without one.")
-        version = serializers.IntegerField(help_text="The standings version the rows come from.")
-
-    @extend_schema(
-        operation_id="leaderboard_get",
-        parameters=[PHASE_PARAMETER, SPLIT_PARAMETER, *PAGE_PARAMETERS],
-        responses={200: OutputSerializer, 304: None, **error_responses(400, 403, 404)},
-    )
-    def get(self, request: Request, slug: str) -> HttpResponse:
-        view = _board_view(request, slug)
-        page, page_size = leaderboards.page_params(
-            request.query_params.get("page"), request.query_params.get("page_size")
-        )
-        variant = f"json:{page}:{page_size}"
-        etag = leaderboards.leaderboard_etag(view, variant=variant)
-        if _not_modified(request, etag):
-            return _cache_headers(HttpResponse(status=304), request, etag)
-        board = leaderboards.leaderboard_page(view, page=page, page_size=page_size)
-        etag = leaderboards.leaderboard_etag(view, version=board["version"], variant=variant)
-        return _cache_headers(Response(board), request, etag)
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def leaderboard_csv_lines(view: leaderboards.BoardView) -> Iterator[str]:
-    """The whole board as CSV lines: rank, team, submission_id, is_baseline, submitted_at, then for
-    each metric its value and interval bounds (``<metric>``, ``<metric>_low``, ``<metric>_high``)."""
-    writer = csv.writer(_Echo())
-    metrics = [metric.metric for metric in view.metrics]
-    header = ["rank", "team", "submission_id", "is_baseline", "submitted_at"]
-    for metric in metrics:
-        header += [metric, f"{metric}_low", f"{metric}_high"]
-    yield writer.writerow(header)
-    for row in leaderboards.leaderboard_rows_all(view):
-        line = [
-            "" if row["rank"] is None else row["rank"],
-            row["team"],
-            row["submission_id"],
-            "true" if row["is_baseline"] else "false",
-            row["submitted_at"],
-        ]
-        for metric in metrics:
-            score = row["scores"].get(metric)
-            value = "" if score is None or score["value"] is None else repr(score["value"])
-            low, high = score["interval"] if score is not None and score["interval"] else ("", "")
-            line += [value, "" if low == "" else repr(low), "" if high == "" else repr(high)]
-        yield writer.writerow(line)
-
-
-class LeaderboardCsvApi(_ErrorsAsJsonMixin, APIView):
-    """The whole leaderboard as CSV (streamed), under the same visibility rules as
-    :class:`LeaderboardGetApi`."""
-
-    permission_classes = [AllowAny]
-    renderer_classes = [JSONRenderer, CsvRenderer]
-
-    @extend_schema(
-        operation_id="leaderboard_csv",
-        parameters=[PHASE_PARAMETER, SPLIT_PARAMETER],
-        responses={(200, "text/csv"): OpenApiTypes.STR, 304: None, **error_responses(400, 403, 404)},
-    )
-    def get(self, request: Request, slug: str) -> Any:
-        view = _board_view(request, slug)
-        etag = leaderboards.leaderboard_etag(view, variant="csv")
-        if _not_modified(request, etag):
-            return _cache_headers(HttpResponse(status=304), request, etag)
-        response = StreamingHttpResponse(leaderboard_csv_lines(view), content_type="text/csv; charset=utf-8")
-        filename = f"{view.phase.competition.slug}-{view.phase.slug}-{view.split}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return _cache_headers(response, request, etag)

@@ -39,6 +39,7 @@ __all__ = [
     "PAGE_SIZE_MAX",
     "BoardView",
     "HistorySeries",
+    "etag_matches",
     "leaderboard_etag",
     "leaderboard_get",
     "leaderboard_history",
@@ -161,6 +162,12 @@ def leaderboard_etag(view: BoardView, *, version: int | None = None, variant: st
         f"{view.calibrated_competition}:{variant}"
     )
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header value names ``etag`` (or ``*``)."""
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return etag in tags or "*" in tags
 
 
 # --- the shared entries -------------------------------------------------------------------

@@ -202,11 +202,16 @@ def _state_lock(phase_id: int) -> StandingsState:
 
     A phase without a state row yet (new, or standings from before this version) is built whole
     first, under the lock."""
-    _, created = StandingsState.objects.get_or_create(phase_id=phase_id)
-    state = StandingsState.objects.select_for_update().get(phase_id=phase_id)
-    if created or not state.built_for:
+    state = _state_row_locked(phase_id)
+    if not state.built_for:
         _rebuild_locked(state)
     return state
+
+
+def _state_row_locked(phase_id: int) -> StandingsState:
+    """The phase's state row, created when missing (built_for empty), locked until the transaction ends."""
+    StandingsState.objects.get_or_create(phase_id=phase_id)
+    return StandingsState.objects.select_for_update().get(phase_id=phase_id)
 
 
 def _bump(phase_id: int) -> None:
@@ -273,9 +278,7 @@ def standings_rebuild(*, phase_id: int) -> int:
     Readers are served the old rows until it commits; changes of single entrants wait for it (the
     standings lock), so none is lost."""
     with transaction.atomic():
-        _, created = StandingsState.objects.get_or_create(phase_id=phase_id)
-        state = StandingsState.objects.select_for_update().get(phase_id=phase_id)
-        count = _rebuild_locked(state)
+        count = _rebuild_locked(_state_row_locked(phase_id))
     logger.info("standings of phase %s rebuilt: %s rows", phase_id, count)
     return count
 

@@ -1,0 +1,87 @@
+"""REST API of a submission's preview outputs (under ``/api/v1/``): the list and each PNG.
+
+Kept apart from ``submissions.apis`` for size. A submission the requester may not see answers 404,
+never 403; only public preview images have outputs (nothing generated from a hidden image leaves
+the trusted side).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gan_platform.errors import ApplicationError
+from gan_platform.openapi import error_responses
+from gan_platform.storages import private_storage
+from submissions import selectors
+from submissions.apis import PngRenderer, _ErrorsAsJsonMixin, _submission_or_404
+
+
+class SubmissionOutputListApi(APIView):
+    """The submission's outputs on the competition's public preview images."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="SubmissionOutput")
+    class OutputSerializer(serializers.Serializer):
+        image = serializers.CharField(help_text="The preview image's name without its extension.")
+        input_url = serializers.CharField()
+        output_url = serializers.CharField(allow_null=True, help_text="Null until the worker wrote the output.")
+
+    @extend_schema(
+        operation_id="submission_output_list", responses={200: OutputSerializer(many=True), **error_responses(404)}
+    )
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        slug = submission.phase.competition.slug
+        rows = []
+        for image, _name, exists in selectors.submission_preview_outputs(submission=submission):
+            stem = image.name.rsplit(".", 1)[0]
+            rows.append(
+                {
+                    "image": stem,
+                    "input_url": request.build_absolute_uri(f"/api/v1/competitions/{slug}/images/{image.pk}.png"),
+                    "output_url": (
+                        request.build_absolute_uri(f"/api/v1/submissions/{submission.pk}/outputs/{stem}.png")
+                        if exists
+                        else None
+                    ),
+                }
+            )
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class SubmissionOutputGetApi(_ErrorsAsJsonMixin, APIView):
+    """One output PNG on a public preview image, streamed from private storage after the check."""
+
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer, PngRenderer]
+
+    @extend_schema(
+        operation_id="submission_output_get",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(404)},
+    )
+    def get(self, request: Request, submission_id: int, image: str) -> Any:
+        submission = _submission_or_404(submission_id=submission_id, user=request.user)
+        for dataset_image, name, exists in selectors.submission_preview_outputs(submission=submission):
+            if dataset_image.name.rsplit(".", 1)[0] == image and exists:
+                response = FileResponse(private_storage().open(name, "rb"), content_type="image/png")
+                response["Cache-Control"] = "private, max-age=300"
+                return response
+        raise ApplicationError(
+            f"Submission {submission.pk} has no output on a preview image {image!r} (yet).",
+            code="not_found",
+            status=404,
+        )
+
+
+# --- Leaderboards -------------------------------------------------------------------------------
