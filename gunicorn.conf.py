@@ -68,9 +68,11 @@ graceful_timeout = _env_int("ATELIER_WEB_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = _env_int("ATELIER_WEB_KEEPALIVE", 5)
 
 # Recycle a worker after this many requests (+ up to `jitter`, so workers do not restart together):
-# bounds what a slow leak costs. 0 disables.
-max_requests = _env_int("ATELIER_WEB_MAX_REQUESTS", 2000)
-max_requests_jitter = _env_int("ATELIER_WEB_MAX_REQUESTS_JITTER", 200)
+# bounds what a slow leak costs. 0 disables. Not much lower: a worker serving microcached boards
+# answers about a thousand requests a second, and each restart imports Django again (about a second
+# of CPU).
+max_requests = _env_int("ATELIER_WEB_MAX_REQUESTS", 20000)
+max_requests_jitter = _env_int("ATELIER_WEB_MAX_REQUESTS_JITTER", 2000)
 
 # The heartbeat file of each worker: in memory where there is /dev/shm (a container's overlay
 # filesystem can block on it and get healthy workers killed).

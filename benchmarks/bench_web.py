@@ -4,15 +4,18 @@ Seeds N teams x M scored submissions (``bench_standings.seed``: 5 metrics x 2 sp
 1,000 x 20) into a database of its own (SQLite under var/bench/, or PostgreSQL ``<name>_bench``
 when ``DATABASE_URL`` points at one; Redis as the cache when ``REDIS_URL`` is set), builds the
 standings, serves the site with the production configuration (``gunicorn.conf.py``) on loopback,
-and drives load from a second process (``--load``: threads with keep-alive connections). Printed in
-one run, for each endpoint: requests/s, p50 and p99 latency, CPU ms per request (the gunicorn
-workers' CPU time from /proc over the requests served), SQL queries per request (the same request
-made in this process through Django's test client), bytes per response, and requests/s relative
-to the trivial endpoint. Then the time from a score written to its visibility on the public board
-through the API, and a stampede (a new standings version, so every cached page is unreachable, and
-16 clients at once).
+and drives load from a second process: wrk when it is installed (``apt install wrk``), else a Python
+load generator (threads with keep-alive connections; ``--python-load`` forces it). Printed in one
+run, for each endpoint: requests/s, p50 and p99 latency, CPU ms per request (the gunicorn workers'
+CPU time from /proc over the requests served), SQL queries of a read that does the work (the same
+request made in this process through Django's test client, microcache off: an anonymous reader
+served from the microcache costs none), bytes of the response body, and requests/s relative to the
+trivial endpoint. The first page is also measured from a second server with the microcache off.
+Then the time from a score written to its visibility on the public board through the API, and a
+stampede (a new standings version, so every cached page is unreachable, and 16 clients at once).
 
     .venv/bin/python benchmarks/bench_web.py [--teams 1000] [--submissions 20] [--duration 5] [--clients 8]
+                                             [--python-load]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -31,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+LOAD_TOOL = "python"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -92,8 +97,53 @@ def load(url: str, clients: int, duration: float, headers: dict[str, str]) -> di
     }
 
 
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format('{"requests": %d, "seconds": %f, "p50": %f, "p99": %f, "max": %f, "errors": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e6, latency:percentile(99) / 1e6,
+    latency.max / 1e6, errors))
+end
+"""
+
+
+def run_wrk(url: str, clients: int, duration: float, headers: dict[str, str]) -> dict:
+    """wrk (``apt install wrk``): two threads, ``clients`` keep-alive connections."""
+    script = ROOT / "var" / "bench" / "wrk-summary.lua"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(WRK_SCRIPT)
+    command = [
+        "wrk",
+        "-t",
+        str(min(2, clients)),
+        "-c",
+        str(clients),
+        "-d",
+        f"{max(duration, 1):.0f}s",
+        "-s",
+        str(script),
+    ]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    figures = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
+    return {
+        "requests": figures["requests"],
+        "rps": figures["requests"] / figures["seconds"],
+        "p50": figures["p50"],
+        "p99": figures["p99"],
+        "max": figures["max"],
+        "errors": [],
+        "error_count": figures["errors"],
+    }
+
+
 def run_load(url: str, clients: int, duration: float, headers: dict[str, str]) -> dict:
-    """The load generator in a process of its own (so it does not share this one's GIL)."""
+    """The load generator in a process of its own (so it does not share this one's GIL): wrk when
+    it is installed (and ``--python-load`` is not given), else the threads of :func:`load`."""
+    if LOAD_TOOL == "wrk":
+        return run_wrk(url, clients, duration, headers)
     output = subprocess.run(
         [sys.executable, __file__, "--load", url, "--clients", str(clients), "--duration", str(duration)],
         input=json.dumps(headers),
@@ -107,6 +157,14 @@ def run_load(url: str, clients: int, duration: float, headers: dict[str, str]) -
 # --- the server ------------------------------------------------------------------------------
 
 
+def body_size(port: int, path: str, headers: dict[str, str]) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", path, headers=headers)
+    size = len(connection.getresponse().read())
+    connection.close()
+    return size
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -114,9 +172,11 @@ def free_port() -> int:
 
 
 def worker_cpu(master: int) -> float:
-    """CPU seconds (user + system) of the gunicorn master's children so far."""
-    total = 0.0
+    """CPU seconds (user + system) of the gunicorn master's workers so far, those it replaced
+    (``max_requests``) included: theirs are the master's ``cutime`` and ``cstime``."""
     ticks = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[13]) + int(fields[14])) / ticks
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -129,8 +189,8 @@ def worker_cpu(master: int) -> float:
     return total
 
 
-def serve(port: int) -> subprocess.Popen:
-    env = {**os.environ, "ATELIER_WEB_BIND": f"127.0.0.1:{port}", "ATELIER_WEB_ACCESS_LOG": "off"}
+def serve(port: int, **settings: str) -> subprocess.Popen:
+    env = {**os.environ, "ATELIER_WEB_BIND": f"127.0.0.1:{port}", "ATELIER_WEB_ACCESS_LOG": "off", **settings}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "gan_platform.wsgi:application"],
         cwd=ROOT,
@@ -187,8 +247,11 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=20)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per endpoint")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--python-load", action="store_true", help="the Python load generator even if wrk is there")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global LOAD_TOOL
+    LOAD_TOOL = "wrk" if shutil.which("wrk") and not args.python_load else "python"
     if args.load:
         print(json.dumps(load(args.load, args.clients, args.duration, json.loads(sys.stdin.read() or "{}"))))
         return
@@ -196,6 +259,7 @@ def main() -> None:
     import bench_standings
 
     label = bench_standings.configure()  # sets DATABASE_URL to the bench database, migrates
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -207,7 +271,10 @@ def main() -> None:
     started = time.perf_counter()
     phase, organizer, viewer, team = bench_standings.seed(args.teams, args.submissions)
     standings_rebuild(phase_id=phase.pk)
-    print(f"database: {label}; cache: {'Redis' if os.environ.get('REDIS_URL') else 'per-process memory'}")
+    print(
+        f"database: {label}; cache: {'Redis' if os.environ.get('REDIS_URL') else 'per-process memory'}; "
+        f"load: {LOAD_TOOL}, {args.clients} connections, {args.duration:.0f} s per endpoint"
+    )
     print(f"seeded and ranked {args.teams} x {args.submissions} in {time.perf_counter() - started:.1f} s")
     token = Token.objects.create(user=viewer).key
     slug = phase.competition.slug
@@ -222,6 +289,9 @@ def main() -> None:
         ("team's submissions (token)", f"/api/v1/competitions/{slug}/submissions/", auth),
     ]
     queries = {}
+    # the queries of a read that does the work (an anonymous reader within a second of another
+    # one gets the microcached bytes and costs none: see gan_platform.microcache)
+    settings.ATELIER_MICROCACHE_SECONDS = 0
     client = Client(HTTP_HOST="127.0.0.1")
     for name, path, headers in endpoints:
         extra = {"HTTP_AUTHORIZATION": headers["Authorization"]} if headers else {}
@@ -242,6 +312,7 @@ def main() -> None:
             before = worker_cpu(server.pid)
             figures = run_load(base + path, args.clients, args.duration, headers)
             figures["cpu_ms"] = (worker_cpu(server.pid) - before) * 1000 / max(figures["requests"], 1)
+            figures["bytes"] = body_size(port, path, headers)
             results.append((name, figures, queries[name]))
         stop = threading.Event()
         uploader = threading.Thread(
@@ -252,8 +323,24 @@ def main() -> None:
         before = worker_cpu(server.pid)
         figures = run_load(base + endpoints[1][1], args.clients, args.duration, {})
         figures["cpu_ms"] = (worker_cpu(server.pid) - before) * 1000 / max(figures["requests"], 1)
+        figures["bytes"] = body_size(port, endpoints[1][1], {})
         results.append(("leaderboard API during a 50 MB upload", figures, queries[endpoints[1][0]]))
         stop.set()
+        uploader.join(timeout=10)
+
+        # the same first page from a server without the microcache: every request reads the board
+        plain_port = free_port()
+        plain = serve(plain_port, ATELIER_MICROCACHE_SECONDS="0")
+        try:
+            run_load(f"http://127.0.0.1:{plain_port}{endpoints[1][1]}", 2, 1.0, {})
+            before = worker_cpu(plain.pid)
+            figures = run_load(f"http://127.0.0.1:{plain_port}{endpoints[1][1]}", args.clients, args.duration, {})
+            figures["cpu_ms"] = (worker_cpu(plain.pid) - before) * 1000 / max(figures["requests"], 1)
+            figures["bytes"] = body_size(plain_port, endpoints[1][1], {})
+            results.append(("leaderboard API, first page, no microcache", figures, queries[endpoints[1][0]]))
+        finally:
+            plain.terminate()
+            plain.wait(timeout=40)
 
         baseline = results[0][1]
         print(

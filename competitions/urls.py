@@ -1,6 +1,7 @@
 from django.urls import path
 
 from competitions import organizer_views, views
+from gan_platform.microcache import microcached
 
 app_name = "competitions"
 
@@ -9,7 +10,7 @@ urlpatterns = [
     path("organize/new/", organizer_views.competition_new, name="organizer-create"),
     path("c/<slug:slug>/", views.competition_detail, name="detail"),
     path("c/<slug:slug>/join/", views.competition_join, name="join"),
-    path("c/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
+    path("c/<slug:slug>/leaderboard/", microcached(views.leaderboard), name="leaderboard"),
     path("c/<slug:slug>/organize/", organizer_views.dashboard, name="organizer-dashboard"),
     path("c/<slug:slug>/organize/edit/", organizer_views.competition_edit, name="organizer-edit"),
     path("c/<slug:slug>/organize/phases/new/", organizer_views.phase_edit, name="organizer-phase-new"),

@@ -151,6 +151,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         "chart_svg": "",
     }
     etag = None
+    current = False
     if phase is not None:
         try:
             view = leaderboard_view(phase=phase, split=split, viewer=request.user)
@@ -172,6 +173,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
             except ApplicationError as error:
                 raise Http404(error.message) from error
             etag = leaderboard_etag(view, version=board["version"], variant=variant)
+            current = board["version"] == view.version
             context["board"] = board
             context["first_rank_shown"] = (page - 1) * page_size + 1
             ranking = next((m for m in board["metrics"] if m["metric"] == board["ranking_metric"]), None)
@@ -190,5 +192,10 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     response = render(request, "competitions/leaderboard.html", context)
     if etag is not None:
         response["ETag"] = etag
-        response["Cache-Control"] = "private, no-cache"
+        # an anonymous reader's public board is the same for every anonymous reader: shareable
+        # for a second (gan_platform.microcache keeps it that long in the process too), unless
+        # its rows are the previous version's while the current one's are built
+        shared = current and not request.user.is_authenticated and split == "public"
+        response["Cache-Control"] = "public, max-age=1" if shared else "private, no-cache"
+        response["Vary"] = "Cookie"
     return response

@@ -45,6 +45,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from error
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from error
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -234,6 +244,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+
+# Seconds a process reuses an anonymous response that its view marked shareable (Cache-Control:
+# public): the public leaderboards (gan_platform.microcache). 0 turns it off (the tests do).
+ATELIER_MICROCACHE_SECONDS = env_float("ATELIER_MICROCACHE_SECONDS", 0.5)
 
 # --- Scoring pipeline (scoring app) ------------------------------------------------
 # The queue scoring tasks are sent to (tests give their worker a queue of its own).

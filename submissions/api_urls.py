@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from gan_platform.microcache import microcached
 from submissions import apis, leaderboard_apis, output_apis
 
 app_name = "submissions_api"
@@ -10,7 +11,11 @@ urlpatterns = [
     path("me/", apis.MeApi.as_view(), name="me"),
     path("competitions/<slug:slug>/quota/", apis.QuotaGetApi.as_view(), name="quota"),
     path("competitions/<slug:slug>/submissions/", apis.SubmissionCollectionApi.as_view(), name="submissions"),
-    path("competitions/<slug:slug>/leaderboard/", leaderboard_apis.LeaderboardGetApi.as_view(), name="leaderboard"),
+    path(
+        "competitions/<slug:slug>/leaderboard/",
+        microcached(leaderboard_apis.LeaderboardGetApi.as_view()),
+        name="leaderboard",
+    ),
     path(
         "competitions/<slug:slug>/leaderboard.csv", leaderboard_apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"
     ),

@@ -72,11 +72,14 @@ def _board_view(request: Request, slug: str) -> leaderboards.BoardView:
     return leaderboards.leaderboard_view(phase=phase, split=split, viewer=request.user)
 
 
-def _cache_headers(response: HttpResponse, request: Request, etag: str) -> HttpResponse:
+def _cache_headers(response: HttpResponse, request: Request, etag: str, *, current: bool = True) -> HttpResponse:
     """ETag, and ``Cache-Control``: anonymous readers of the public board may share a response
-    for a second; everyone else revalidates (their rows carry ``is_mine``, organizers' more)."""
+    for a second; everyone else revalidates (their rows carry ``is_mine``, organizers' more), and
+    so does everyone while the rows are the previous version's (``current`` False: the new
+    version's page is being built)."""
     response["ETag"] = etag
-    if not request.user.is_authenticated and request.query_params.get("split", "public") == "public":
+    shareable = current and not request.user.is_authenticated
+    if shareable and request.query_params.get("split", "public") == "public":
         response["Cache-Control"] = "public, max-age=1"
     else:
         response["Cache-Control"] = "private, no-cache"
@@ -128,7 +131,7 @@ class LeaderboardGetApi(APIView):
             return _cache_headers(HttpResponse(status=304), request, etag)
         board = leaderboards.leaderboard_page(view, page=page, page_size=page_size)
         etag = leaderboards.leaderboard_etag(view, version=board["version"], variant=variant)
-        return _cache_headers(Response(board), request, etag)
+        return _cache_headers(Response(board), request, etag, current=board["version"] == view.version)
 
 
 class _Echo:

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import F, QuerySet, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 
 from competitions.models import Phase, PhaseMetric
@@ -252,32 +253,37 @@ def _page_rows(view: BoardView, page: int, page_size: int) -> list[dict[str, Any
     return [_format(view, row, row["position"]) for row in rows]
 
 
-def _before(row: dict[str, Any]) -> Q:
-    """Rows ordered before ``row`` (lexicographic over :data:`Standing.ORDER`)."""
-    before: Q | None = None
-    equal = Q()
-    for name in Standing.ORDER:
-        step = equal & Q(**{f"{name}__lt": row[name]})
-        before = step if before is None else before | step
-        equal &= Q(**{name: row[name]})
-    return before
+def _before_count(*, baselines: bool) -> RawSQL:
+    """The number of rows of the same board ordered before the row at hand (a correlated
+    ``COUNT`` with a row-value comparison over :data:`Standing.ORDER`, which the board's index
+    serves); without ``baselines``, only the ranked rows."""
+    table = Standing._meta.db_table
+    others = ", ".join(f"other.{name}" for name in Standing.ORDER)
+    this = ", ".join(f"{table}.{name}" for name in Standing.ORDER)
+    ranked = "" if baselines else " AND NOT other.is_baseline"
+    return RawSQL(
+        f"SELECT COUNT(*) FROM {table} other WHERE other.phase_id = {table}.phase_id AND "
+        f"other.split = {table}.split{ranked} AND ({others}) < ({this})",
+        (),
+    )
 
 
 def _mine(view: BoardView, page_size: int) -> dict[str, Any] | None:
-    """The viewer's team's row with its rank, position and page, or None."""
+    """The viewer's team's row with its rank, position and page, or None (one query)."""
     if view.team_id is None:
         return None
-    row = _standings(view).filter(team_id=view.team_id, is_baseline=False).values(*Standing.ORDER, *_FIELDS).first()
+    row = (
+        _standings(view)
+        .filter(team_id=view.team_id, is_baseline=False)
+        .annotate(before_all=_before_count(baselines=True), before_ranked=_before_count(baselines=False))
+        .values("before_all", "before_ranked", *_FIELDS)
+        .first()
+    )
     if row is None:
         return None
-    counts = (
-        _standings(view)
-        .filter(_before(row))
-        .aggregate(position=Count("pk"), rank=Count("pk", filter=Q(is_baseline=False)))
-    )
-    mine = _format(view, row, counts["rank"] + 1)
-    mine["position"] = counts["position"] + 1
-    mine["page"] = counts["position"] // page_size + 1
+    mine = _format(view, row, row["before_ranked"] + 1)
+    mine["position"] = row["before_all"] + 1
+    mine["page"] = row["before_all"] // page_size + 1
     mine.pop("_team_id")
     mine["is_mine"] = True
     return mine

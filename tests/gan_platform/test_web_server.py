@@ -31,7 +31,7 @@ def test_the_defaults_use_threads_and_one_worker_per_cpu(monkeypatch):
     assert config["workers"] == max(2, len(os.sched_getaffinity(0)))
     assert config["threads"] == 4
     assert config["timeout"] == 60 and config["graceful_timeout"] == 30 and config["keepalive"] == 5
-    assert config["max_requests"] == 2000 and config["max_requests_jitter"] == 200
+    assert config["max_requests"] == 20000 and config["max_requests_jitter"] == 2000
     assert config["bind"] == ["0.0.0.0:8000"]
     assert config["accesslog"] == "-"
 

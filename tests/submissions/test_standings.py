@@ -85,6 +85,24 @@ def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple
     return [(row["rank"], row["submission_id"]) for row in rows]
 
 
+def assert_mine_rows(phase, field, board: list[tuple[int | None, int]], page_size: int = 3) -> bool:
+    """Each player's ``mine`` (rank, place among all rows, page) is their team's row in ``board``."""
+    team_of = dict(Submission.objects.filter(phase=phase).values_list("pk", "team_id"))
+    for user, team in field:
+        expected = next(
+            (
+                {"rank": rank, "position": place + 1, "page": place // page_size + 1, "submission_id": submission_id}
+                for place, (rank, submission_id) in enumerate(board)
+                if rank is not None and team_of[submission_id] == team.pk
+            ),
+            None,
+        )
+        mine = leaderboards.leaderboard_get(phase=phase, split="public", viewer=user, page_size=page_size)["mine"]
+        got = None if mine is None else {key: mine[key] for key in ("rank", "position", "page", "submission_id")}
+        assert got == expected, user.username
+    return True
+
+
 @pytest.fixture
 def field(competition, phase, organizer):
     users = [user_create(f"player{index}") for index in range(4)]
@@ -212,6 +230,7 @@ def test_incremental_standings_equal_a_recompute_after_random_events(
         events.append(kind)
         for split in ("public", "private"):
             assert served_board(phase, organizer, split) == reference_board(phase, split), (step, events)
+        assert_mine_rows(phase, field, reference_board(phase, "public")), (step, events)
     assert {"score", "rerun", "final", "baseline"} <= set(events), events
     assert standings_stale_phases() == []
 
