@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gan_core.pixels import ImageError, named_content_hash, to_rgb
 from gan_platform.errors import ApplicationError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -51,8 +51,6 @@ MAX_ARCHIVE_BYTES = 4 * 1024 * 1024 * 1024
 """Largest total uncompressed size of one zip archive, in bytes."""
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 """File suffixes read as images; other files are refused (hidden files and ``__MACOSX/`` are skipped)."""
-
-_CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"  # must equal gan_core.images._CONTENT_HASH_VERSION
 
 
 def _error(message: str, *, code: str = "invalid_image_set") -> ApplicationError:
@@ -87,34 +85,15 @@ class PreparedSet:
 
 
 def content_hash(files: Iterable[tuple[str, bytes | Path]]) -> str:
-    """The set's identity, as ``gan_core.images.content_hash`` computes it over a folder.
+    """The set's identity (:func:`gan_core.pixels.named_content_hash`), what
+    ``gan_core.images.content_hash`` computes over a folder holding the same files.
 
     Args:
         files: ``(name, bytes or path)`` pairs; names are sorted here, so order does not matter.
     Returns:
         64 lowercase hex characters.
     """
-    digest = hashlib.sha256(_CONTENT_HASH_VERSION)
-    for name, payload in sorted(files, key=lambda item: item[0]):
-        encoded = name.encode("utf-8")
-        digest.update(len(encoded).to_bytes(8, "big") + encoded)
-        data = payload.read_bytes() if isinstance(payload, Path) else payload
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return digest.hexdigest()
-
-
-def _to_rgb(image: Image.Image, source: str) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB, as gan_core.images does (16-bit grey scaled, alpha dropped)."""
-    if image.mode == "RGB":
-        return image
-    if image.mode.startswith("I;16") or image.mode == "I":
-        values = np.asarray(image, dtype=np.float64)
-        grey = np.floor(np.clip(values, 0, 65535) / 257.0 + 0.5).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
-    if image.mode == "F":
-        raise _error(f"{source}: floating-point images (Pillow mode F) have no defined range. Save it as 8-bit PNG.")
-    return image.convert("RGB")
+    return named_content_hash(files)
 
 
 def image_canonicalise(data: bytes, *, source: str) -> tuple[bytes, int, int]:
@@ -146,12 +125,14 @@ def image_canonicalise(data: bytes, *, source: str) -> tuple[bytes, int, int]:
                 if getattr(image, "n_frames", 1) > 1:
                     raise _error(f"{source}: animated or multi-page image; save one frame as PNG.")
                 image.load()
-                rgb = _to_rgb(ImageOps.exif_transpose(image), source)
+                rgb = to_rgb(ImageOps.exif_transpose(image), source)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise _error(
             f"{source}: refused as a possible decompression bomb ({error}). "
             f"Images may have at most {MAX_IMAGE_PIXELS:,} pixels; resize it and try again."
         ) from error
+    except ImageError as error:
+        raise _error(str(error)) from error
     except UnidentifiedImageError as error:
         raise _error(f"{source}: not an image (cannot identify image file). Remove it or save it as PNG.") from error
     except (OSError, SyntaxError, ValueError) as error:

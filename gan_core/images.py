@@ -8,7 +8,6 @@ holds, so scoring a folder and scoring a generator's tensors agree.
 from __future__ import annotations
 
 import enum
-import hashlib
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gan_core.pixels import ImageError, named_content_hash, to_rgb
 
 #: The largest image, in pixels, that is decoded (40 megapixels, e.g. 8000 x 5000). Pillow's
 #: default (89.5 MP, with only a warning below twice that) is replaced by this real maximum,
@@ -33,8 +34,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 #: Threads that decode images ahead of the consumer in :func:`iter_image_batches`.
 DECODE_THREADS = 2
 
-_CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"
-
 
 class PreprocessMode(enum.StrEnum):
     """How images are resized and scaled for the FID Inception network (stored with every score).
@@ -47,10 +46,6 @@ class PreprocessMode(enum.StrEnum):
 
     CLEAN = "clean"
     LEGACY_PYTORCH = "legacy-pytorch"
-
-
-class ImageError(ValueError):
-    """An image file (or folder of them) that cannot be used; the message names it and what to do."""
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -90,7 +85,7 @@ def load_image(path: Path) -> torch.Tensor:
                 if width * height > MAX_IMAGE_PIXELS:
                     raise _too_large(path, width, height)
                 image.load()
-                rgb = _to_rgb(ImageOps.exif_transpose(image), path)
+                rgb = to_rgb(ImageOps.exif_transpose(image), path)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise ImageError(
             f"{path}: refused as a possible decompression bomb ({error}). "
@@ -177,16 +172,7 @@ def content_hash(paths: Sequence[Path]) -> str:
         raise ImageError("content_hash needs at least one file; the image list is empty.")
     absolute = [Path(os.path.abspath(path)) for path in paths]  # normalised, symlinks kept (their names count)
     root = Path(os.path.commonpath([path.parent for path in absolute]))
-    named = sorted((path.relative_to(root).as_posix(), path) for path in absolute)
-    digest = hashlib.sha256(_CONTENT_HASH_VERSION)
-    for name, path in named:
-        encoded = name.encode("utf-8")
-        digest.update(len(encoded).to_bytes(8, "big") + encoded)
-        digest.update(path.stat().st_size.to_bytes(8, "big"))
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
+    return named_content_hash((path.relative_to(root).as_posix(), path) for path in absolute)
 
 
 def _too_large(path: Path, width: int, height: int) -> ImageError:
@@ -194,18 +180,3 @@ def _too_large(path: Path, width: int, height: int) -> ImageError:
         f"{path}: {width} x {height} = {width * height:,} pixels is above the limit of {MAX_IMAGE_PIXELS:,} "
         "(refused as a possible decompression bomb); resize it and try again."
     )
-
-
-def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB; 16/32-bit integer greyscale is scaled, not clipped."""
-    if image.mode == "RGB":
-        return image
-    if image.mode.startswith("I;16") or image.mode == "I":
-        values = np.asarray(image, dtype=np.float64)
-        grey = np.floor(np.clip(values, 0, 65535) / 257.0 + 0.5).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
-    if image.mode == "F":
-        raise ImageError(
-            f"{path}: floating-point images (Pillow mode F) have no defined range. Save it as an 8-bit PNG."
-        )
-    return image.convert("RGB")

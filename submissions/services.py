@@ -26,12 +26,13 @@ from django.utils import timezone
 
 from competitions.models import Participation, Phase, Team
 from competitions.selectors import is_organizer
+from gan_core.failures import CheckpointError
+from gan_core.formats import check_header
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
 from scoring.tasks import submission_process as submission_process_task
 from submissions.models import Score, Submission, checkpoint_path
 from submissions.selectors import quota_counts
-from submissions.sniffing import checkpoint_format_sniff
 from submissions.standings import standings_submission_changed
 
 __all__ = [
@@ -107,7 +108,13 @@ def _size_require(*, phase: Phase, size: int) -> None:
 
 
 def _format_require(*, phase: Phase, uploaded_file: UploadedFile, size: int) -> str:
-    detected = checkpoint_format_sniff(uploaded_file, size=size)
+    """The file's format, from the checks the worker runs first (``gan_core.formats``, torch-free):
+    a file they refuse is refused here, before it costs a run or a quota slot."""
+    try:
+        detected = check_header(uploaded_file, size).format.value
+    except CheckpointError as error:
+        extra = {"reason": error.reason} if error.reason else {}
+        raise ApplicationError(error.message, code=str(error.code), extra=extra) from None
     accepted = list(phase.competition.accepted_formats or [])
     if detected not in accepted:
         raise ApplicationError(

@@ -1,0 +1,68 @@
+"""Image files without torch: the conversion to 8-bit RGB and the content hash of a set, shared by
+the web (which validates and stores organizers' image sets) and the worker (which decodes them for
+the metrics), so both see the same pixels and name a set by the same identity.
+
+Nothing here imports torch (tests/gan_platform/test_web_imports.py checks it in a fresh
+interpreter); numpy and Pillow only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["CONTENT_HASH_VERSION", "ImageError", "named_content_hash", "to_rgb"]
+
+CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"
+"""Prefix of every content hash: a new definition gets a new version, never the same hashes."""
+
+
+class ImageError(ValueError):
+    """An image file (or folder of them) that cannot be used; the message names it and what to do."""
+
+
+def to_rgb(image: Image.Image, where: str | Path) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: palette, greyscale, alpha (dropped, as pytorch-fid and
+    clean-fid do with ``convert("RGB")``) and CMYK converted; 16/32-bit integer greyscale scaled
+    (``round(v / 257)``), not clipped.
+
+    Raises:
+        ImageError: for floating-point images (mode ``F``), naming ``where``.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.floor(np.clip(values, 0, 65535) / 257.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        raise ImageError(
+            f"{where}: floating-point images (Pillow mode F) have no defined range. Save it as an 8-bit PNG."
+        )
+    return image.convert("RGB")
+
+
+def named_content_hash(files: Iterable[tuple[str, bytes | Path]]) -> str:
+    """A set's identity: SHA-256 hex over each file's name and bytes, length-prefixed, in name order
+    (so listing order does not matter but any renamed or changed file does).
+
+    Args:
+        files: ``(name, bytes or path)`` pairs; a path is read in 1 MiB blocks.
+    """
+    digest = hashlib.sha256(CONTENT_HASH_VERSION)
+    for name, payload in sorted(files, key=lambda item: item[0]):
+        encoded = name.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
+        if isinstance(payload, Path):
+            digest.update(payload.stat().st_size.to_bytes(8, "big"))
+            with payload.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        else:
+            digest.update(len(payload).to_bytes(8, "big"))
+            digest.update(payload)
+    return digest.hexdigest()
