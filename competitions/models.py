@@ -1,6 +1,6 @@
 """Competitions, phases, image sets, metric configuration, participation, teams.
 
-Rules live in ``services.py`` (writes) and ``selectors.py`` (reads); the
+Rules live in ``services/`` (writes) and ``selectors.py`` (reads); the
 database holds the invariants it can (unique, check constraints).
 """
 

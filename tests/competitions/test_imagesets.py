@@ -14,6 +14,7 @@ from PIL import Image
 
 from competitions import imagesets, services
 from competitions.models import DatasetImage, ImageSet
+from competitions.services import imagesets as imageset_services
 from gan_platform.errors import ApplicationError
 from tests.competitions.conftest import stored_files
 from tests.factories import competition_create_for_tests, images_write, images_zip, png_bytes
@@ -235,7 +236,7 @@ def test_a_style_set_change_enqueues_reference_statistics_on_commit(
     competition, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(services, "_reference_stats_enqueue", sent.append)
+    monkeypatch.setattr(imageset_services, "_reference_stats_enqueue", sent.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         image_set = replace_from_zip(competition, images_zip(2, kind="style"))
