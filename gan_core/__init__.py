@@ -6,7 +6,7 @@ run it locally (``python -m gan_core ...``) to score themselves exactly as the
 platform does.
 """
 
-__version__ = "0.1.0"
+from gan_core.version import __version__
 
 __all__ = ["__version__", "score"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-import gan_core
+from gan_core.version import __version__ as gan_core_version
 
 COMMAND_MODULES = (
     "gan_core.commands.weights",  # weights status, weights fetch
@@ -22,7 +22,7 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan_core", description=gan_core.__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"gan_core {gan_core.__version__}")
+    parser.add_argument("--version", action="version", version=f"gan_core {gan_core_version}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import gan_core
+from gan_core.version import __version__ as gan_core_version
 from gan_core.features import WeightsMode, inception, lpips_alex, vgg19_taps
 from gan_core.features.extractor import FeatureExtractor
 from gan_core.features.lpips import LPIPS
@@ -502,7 +502,7 @@ def score_features(
     if reference is not None and reference.metadata is not None and not reference.metadata.calibrated:
         calibrated = False
     report: dict[str, Any] = {
-        "gan_core_version": gan_core.__version__,
+        "gan_core_version": gan_core_version,
         "mode": str(PreprocessMode(mode).value),
         "calibrated": calibrated,
         "seed": seed,

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import gan_core
+from gan_core.version import __version__ as gan_core_version
 
 if TYPE_CHECKING:
     import torch
@@ -153,7 +153,7 @@ class StatsMetadata:
     mode: str
     count: int
     content_hash: str | None = None
-    gan_core_version: str = gan_core.__version__
+    gan_core_version: str = gan_core_version
     calibrated: bool = True
 
     def to_json(self) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -237,7 +238,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"scoring.*": {"queue": "gpu"}}
+# The queue scoring tasks are sent to (tests give their worker a queue of its own); the services
+# send them through submissions.sending, which reads it at send time.
+ATELIER_GPU_QUEUE = env_str("ATELIER_GPU_QUEUE", "gpu")
+CELERY_TASK_ROUTES = {"scoring.*": {"queue": ATELIER_GPU_QUEUE}}
+CELERY_TASK_QUEUES = (Queue(ATELIER_GPU_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE))
 CELERY_TASK_TIME_LIMIT = ATELIER_TASK_HARD_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = max(ATELIER_TASK_HARD_TIME_LIMIT - 60, 1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -250,8 +255,6 @@ CELERY_BEAT_SCHEDULE: dict = {}
 ATELIER_MICROCACHE_SECONDS = env_float("ATELIER_MICROCACHE_SECONDS", 0.5)
 
 # --- Scoring pipeline (scoring app) ------------------------------------------------
-# The queue scoring tasks are sent to (tests give their worker a queue of its own).
-ATELIER_GPU_QUEUE = env_str("ATELIER_GPU_QUEUE", "gpu")
 # A worker's claim on a submission lasts this long unless its heartbeat extends it;
 # the reconciler takes back a lease that expired (the worker died).
 ATELIER_LEASE_SECONDS = env_int("ATELIER_LEASE_SECONDS", 120)

@@ -36,6 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from scoring.models import WorkerPing
+from submissions import sending
 from submissions.models import Score, Submission
 
 logger = logging.getLogger(__name__)
@@ -59,16 +60,6 @@ def worker_ping_record(*, token: str, hostname: str) -> WorkerPing:
     """Record that the worker ``hostname`` received the ping ``token`` (idempotent)."""
     ping, _created = WorkerPing.objects.get_or_create(token=token, defaults={"hostname": hostname})
     return ping
-
-
-# --------------------------------------------------------------------------- sending
-
-
-def submission_send(*, submission_id: int) -> None:
-    """Send ``scoring.submission_process`` for ``submission_id`` now (call it from ``on_commit``)."""
-    from scoring.tasks import submission_process as submission_process_task
-
-    submission_process_task.delay(submission_id)
 
 
 def _lease_expiry(now=None):
@@ -258,7 +249,7 @@ def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail
             progress_done=0,
             progress_total=0,
         ):
-            transaction.on_commit(lambda: submission_send(submission_id=submission_id))
+            transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id))
             return "requeued"
     return "stale"
 
@@ -315,7 +306,9 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
                 enqueued_at=now
             ):
                 report.resent.append(submission_id)
-                transaction.on_commit(lambda submission_id=submission_id: submission_send(submission_id=submission_id))
+                transaction.on_commit(
+                    lambda submission_id=submission_id: sending.submission_send(submission_id=submission_id)
+                )
     expired = (
         Submission.objects.filter(state__in=Submission.RUNNING_STATES, lease_expires_at__lt=now)
         .order_by("lease_expires_at", "id")
@@ -345,7 +338,9 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
                 progress_total=0,
             ):
                 report.taken_back.append(submission_id)
-                transaction.on_commit(lambda submission_id=submission_id: submission_send(submission_id=submission_id))
+                transaction.on_commit(
+                    lambda submission_id=submission_id: sending.submission_send(submission_id=submission_id)
+                )
     if report.resent or report.taken_back or report.failed:
         logger.info("reconcile: %s", report.as_dict())
     return report

@@ -7,9 +7,10 @@ Names (callers import them with a ``_task`` suffix):
 - ``scoring.reference_stats_compute(image_set_id)``: the cached statistics of a style set;
 - ``scoring.reconcile()``: re-send lost submissions, take back expired leases (beat, 60 s).
 
-The GPU tasks read their queue from the settings when they are sent (so a test can give its
-worker a queue of its own) and ``submission_process`` takes its hard and soft time limits from
-the submission's phase. ETA and countdown are refused: kombu re-delivers them in a loop on Redis.
+They are sent by name through :mod:`submissions.sending` (the queue from ``ATELIER_GPU_QUEUE``,
+so a test can give its worker a queue of its own, and ``submission_process``'s hard and soft
+time limits from the submission's phase); nothing imports this module but Celery's autodiscovery.
+ETA and countdown are refused: kombu re-delivers them in a loop on Redis.
 Only the ``scoring.worker*`` modules import gan_core, and only inside the task bodies.
 """
 
@@ -18,24 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
-from django.conf import settings
-
-
-def submission_time_limits(submission_id: int) -> tuple[int, int]:
-    """``(hard, soft)`` seconds for scoring ``submission_id``: its phase's execution time limit plus the
-    scoring overhead (``ATELIER_SCORING_OVERHEAD_SECONDS``), never above ``ATELIER_TASK_HARD_TIME_LIMIT``
-    (which the broker's visibility timeout covers twice over)."""
-    from submissions.models import Submission
-
-    ceiling = int(settings.ATELIER_TASK_HARD_TIME_LIMIT)
-    limit = Submission.objects.filter(pk=submission_id).values_list("phase__execution_time_limit", flat=True).first()
-    hard = ceiling if limit is None else min(ceiling, int(limit) + int(settings.ATELIER_SCORING_OVERHEAD_SECONDS))
-    soft = max(hard - min(60, hard // 10), 1)
-    return hard, soft
 
 
 class GpuTask(Task):
-    """A task sent to the GPU queue named by the settings at send time, never delayed."""
+    """A task of the GPU queue (``CELERY_TASK_ROUTES`` sends ``scoring.*`` to ``ATELIER_GPU_QUEUE``),
+    never delayed. Services send these tasks through :mod:`submissions.sending`, which adds the
+    phase's time limits."""
 
     acks_late = True
     reject_on_worker_lost = True
@@ -47,11 +36,6 @@ class GpuTask(Task):
                 f"{self.name} must not be sent with an ETA or countdown (kombu re-delivers them in a loop on "
                 "Redis); send it now and let the reconciler retry."
             )
-        options.setdefault("queue", settings.ATELIER_GPU_QUEUE)
-        if self.name == "scoring.submission_process" and "time_limit" not in options:
-            submission_id = (args or [None])[0] if args else (kwargs or {}).get("submission_id")
-            if submission_id is not None:
-                options["time_limit"], options["soft_time_limit"] = submission_time_limits(int(submission_id))
         return super().apply_async(args, kwargs, task_id, producer, link, link_error, **options)
 
 

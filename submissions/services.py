@@ -30,7 +30,7 @@ from gan_core.failures import CheckpointError
 from gan_core.formats import check_header
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
-from scoring.tasks import submission_process as submission_process_task
+from submissions import sending
 from submissions.models import Score, Submission, checkpoint_path
 from submissions.selectors import quota_counts
 from submissions.standings import standings_submission_changed
@@ -46,11 +46,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HASH_CHUNK_SIZE = 1024 * 1024
-
-
-def _submission_send(submission_id: int) -> None:
-    """Send ``scoring.submission_process``; a broker error is logged and left to the reconciler."""
-    submission_process_task.delay(submission_id)
 
 
 def _fmt_size(size: int) -> str:
@@ -254,7 +249,7 @@ def submission_create(
             submission.file.name = stored_name
             submission.full_clean()
             submission.save()
-            transaction.on_commit(lambda: _submission_send(submission.pk), robust=True)
+            transaction.on_commit(lambda: sending.submission_send(submission_id=submission.pk), robust=True)
     except BaseException:
         if stored_name:
             storage.delete(stored_name)
@@ -418,7 +413,7 @@ def submission_rerun(*, submission: Submission, user: Any) -> Submission:
             Score.objects.filter(submission_id=submission.pk).delete()
             standings_submission_changed(submission_id=submission.pk)
             submission_id = submission.pk
-            transaction.on_commit(lambda: _submission_send(submission_id), robust=True)
+            transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id), robust=True)
     submission.refresh_from_db()
     if not updated:
         raise ApplicationError(

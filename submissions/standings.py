@@ -40,6 +40,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from competitions.models import Phase, PhaseMetric
+from submissions import sending
 from submissions.models import Score, Standing, StandingsState, Submission
 
 __all__ = [
@@ -286,10 +287,8 @@ def standings_rebuild(*, phase_id: int) -> int:
 def standings_rebuild_enqueue(*, phase_id: int) -> None:
     """Send ``submissions.standings_rebuild`` for the phase; a broker error is logged and the
     reconciler's sweep (:func:`standings_stale_phases`) catches up."""
-    from submissions.tasks import standings_rebuild as standings_rebuild_task
-
     try:
-        standings_rebuild_task.delay(phase_id)
+        sending.standings_rebuild_send(phase_id=phase_id)
     except Exception:
         logger.exception("could not send the standings rebuild of phase %s; the reconciler will", phase_id)
 

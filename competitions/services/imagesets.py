@@ -95,15 +95,10 @@ def content_split_apply(
 
 
 def _reference_stats_enqueue(image_set_id: int) -> None:
+    from submissions.sending import reference_stats_send
+
     try:
-        from scoring.tasks import reference_stats_compute as reference_stats_compute_task
-    except ImportError:
-        logger.warning(
-            "scoring.tasks.reference_stats_compute is missing; style statistics of set %s not queued.", image_set_id
-        )
-        return
-    try:
-        reference_stats_compute_task.delay(image_set_id)
+        reference_stats_send(image_set_id=image_set_id)
     except Exception:  # the broker being down must not fail the organizer's upload
         logger.exception(
             "Could not enqueue reference statistics of image set %s; the worker computes them lazily.", image_set_id

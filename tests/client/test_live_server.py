@@ -1,6 +1,6 @@
 """The `atelier` client against the real API on a live Django server (pytest-django's ``live_server``).
 
-Nothing reaches a broker here: ``submissions.services._submission_send`` is replaced by a list, and
+Nothing reaches a broker here: ``submissions.sending.submission_send`` is replaced by a list, and
 the states a worker would set are set with the same conditional UPDATEs. The end to end run with a
 real worker that scores is the scoring pipeline's test (it calls ``atelier_client.cli.main``).
 """
@@ -36,7 +36,7 @@ def isolated_storage(private_root, fast_passwords) -> None:
 def sent(monkeypatch) -> list[int]:
     """Submission ids sent to the scoring task (no broker)."""
     calls: list[int] = []
-    monkeypatch.setattr("submissions.services._submission_send", calls.append)
+    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: calls.append(submission_id))
     cache.clear()
     yield calls
     cache.clear()

@@ -73,7 +73,7 @@ def make_submission(arena):
 def sent(monkeypatch):
     """Record every ``submission_process`` message the scoring services send, instead of sending it."""
     messages: list[int] = []
-    monkeypatch.setattr("scoring.services.submission_send", lambda *, submission_id: messages.append(submission_id))
+    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: messages.append(submission_id))
     return messages
 
 

@@ -15,9 +15,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-import scoring.services
 from scoring.services import reconcile
-from scoring.tasks import submission_process
+from submissions import sending
 from submissions.models import Score, Submission
 from tests.scoring.conftest import SCORED_METRICS, checkpoint_bytes
 from tests.scoring.helpers import score_keys, scoring_worker, wait_until_finished
@@ -38,7 +37,7 @@ def queue(monkeypatch) -> str:
 
 def send(submission: Submission) -> None:
     Submission.objects.filter(pk=submission.pk).update(enqueued_at=timezone.now())
-    submission_process.delay(submission.pk)
+    sending.submission_send(submission_id=submission.pk)
 
 
 def test_a_worker_killed_mid_submission_is_taken_back_and_finished_by_another_worker(make_submission, queue):
@@ -109,7 +108,7 @@ def test_messages_lost_by_the_broker_are_resent_by_two_concurrent_reconcilers_an
         enqueued_at=timezone.now() - timedelta(seconds=settings.ATELIER_RECONCILE_GRACE_SECONDS + 60)
     )
     messages: list[int] = []
-    real_send = scoring.services.submission_send
+    real_send = sending.submission_send
     lock = threading.Lock()
 
     def counting_send(*, submission_id: int) -> None:
@@ -117,7 +116,7 @@ def test_messages_lost_by_the_broker_are_resent_by_two_concurrent_reconcilers_an
             messages.append(submission_id)
         real_send(submission_id=submission_id)
 
-    monkeypatch.setattr("scoring.services.submission_send", counting_send)
+    monkeypatch.setattr("submissions.sending.submission_send", counting_send)
     barrier = threading.Barrier(2)
     reports = []
 

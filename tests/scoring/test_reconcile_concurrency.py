@@ -57,7 +57,7 @@ def test_two_reconcilers_at_once_send_each_lost_submission_once(make_submission,
         with lock:
             messages.append(submission_id)
 
-    monkeypatch.setattr("scoring.services.submission_send", record)
+    monkeypatch.setattr("submissions.sending.submission_send", record)
 
     # when two reconcilers run at the same moment, twice over
     reports = run_concurrently(2, reconcile) + run_concurrently(2, reconcile)
@@ -77,7 +77,7 @@ def test_two_reconcilers_at_once_send_each_lost_submission_once(make_submission,
 def test_manage_py_reconcile_prints_what_it_did(make_submission, monkeypatch, capsys):
     submission = make_submission(enqueued_at=None)
     messages: list[int] = []
-    monkeypatch.setattr("scoring.services.submission_send", lambda *, submission_id: messages.append(submission_id))
+    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: messages.append(submission_id))
 
     call_command("reconcile")
 

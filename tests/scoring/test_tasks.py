@@ -9,7 +9,8 @@ import sys
 import pytest
 from django.conf import settings
 
-from scoring.tasks import reconcile, submission_process, submission_time_limits
+from scoring.tasks import reconcile, submission_process
+from submissions.sending import submission_send, submission_time_limits
 from tests.support.processes import REPO_ROOT
 
 
@@ -69,15 +70,26 @@ def test_submission_process_goes_to_the_configured_gpu_queue_with_its_limits(mak
     submission = make_submission()
     captured: dict = {}
 
-    def fake_send(self, *args, **options):
-        captured.update(options)
+    def fake_send(self, name, args=None, **options):
+        captured.update(options, name=name, args=args)
 
-    monkeypatch.setattr("celery.app.task.Task.apply_async", fake_send)
+    monkeypatch.setattr("celery.Celery.send_task", fake_send)
 
-    submission_process.delay(submission.pk)
+    submission_send(submission_id=submission.pk)
 
+    assert (captured["name"], captured["args"]) == (submission_process.name, [submission.pk])
     assert captured["queue"] == "gpu-test-queue"
     assert (captured["time_limit"], captured["soft_time_limit"]) == submission_time_limits(submission.pk)
+
+
+def test_the_gpu_queue_setting_names_the_route_and_the_declared_queue():
+    routes, queues = settings_in_a_fresh_process(
+        "[settings.CELERY_TASK_ROUTES, [queue.name for queue in settings.CELERY_TASK_QUEUES]]",
+        ATELIER_GPU_QUEUE="gpu-a100",
+    )
+    assert routes["scoring.*"] == {"queue": "gpu-a100"}
+    assert routes["scoring.reconcile"] == {"queue": "default"}
+    assert queues == ["gpu-a100", "default"]
 
 
 def test_scoring_tasks_are_acknowledged_late_and_never_delayed():

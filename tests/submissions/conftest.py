@@ -24,7 +24,7 @@ def clean_cache():
 def sent(monkeypatch) -> list[int]:
     """Submission ids sent to ``scoring.submission_process`` (nothing reaches a broker)."""
     calls: list[int] = []
-    monkeypatch.setattr("submissions.services._submission_send", calls.append)
+    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: calls.append(submission_id))
     return calls
 
 

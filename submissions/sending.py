@@ -1,0 +1,77 @@
+"""Sending the platform's Celery tasks: one path for every task a service sends.
+
+Tasks are sent by name (``celery.current_app.send_task``), so no service imports a ``tasks``
+module: the tasks import the services they run, never the other way round, and there is no
+import cycle between them. The queue and the time limits come from the settings and the phase,
+here and nowhere else:
+
+- ``scoring.submission_process`` to ``ATELIER_GPU_QUEUE`` with the submission's phase's limits
+  (:func:`submission_time_limits`);
+- ``scoring.reference_stats_compute`` to ``ATELIER_GPU_QUEUE`` with the settings' task limits;
+- ``submissions.standings_rebuild`` to the default queue.
+
+Call them from ``transaction.on_commit``, never inside the transaction: a worker must find what
+the message names. Nothing is sent with an ETA or a countdown (kombu re-delivers those in a loop on
+Redis); what fails is retried by the reconciler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+
+from submissions.models import Submission
+
+__all__ = [
+    "REFERENCE_STATS_COMPUTE",
+    "STANDINGS_REBUILD",
+    "SUBMISSION_PROCESS",
+    "reference_stats_send",
+    "standings_rebuild_send",
+    "submission_send",
+    "submission_time_limits",
+]
+
+SUBMISSION_PROCESS = "scoring.submission_process"
+REFERENCE_STATS_COMPUTE = "scoring.reference_stats_compute"
+STANDINGS_REBUILD = "submissions.standings_rebuild"
+
+
+def submission_time_limits(submission_id: int) -> tuple[int, int]:
+    """``(hard, soft)`` seconds for scoring ``submission_id``: its phase's execution time limit plus the
+    scoring overhead (``ATELIER_SCORING_OVERHEAD_SECONDS``), never above ``ATELIER_TASK_HARD_TIME_LIMIT``
+    (which the broker's visibility timeout covers twice over)."""
+    ceiling = int(settings.ATELIER_TASK_HARD_TIME_LIMIT)
+    limit = Submission.objects.filter(pk=submission_id).values_list("phase__execution_time_limit", flat=True).first()
+    hard = ceiling if limit is None else min(ceiling, int(limit) + int(settings.ATELIER_SCORING_OVERHEAD_SECONDS))
+    soft = max(hard - min(60, hard // 10), 1)
+    return hard, soft
+
+
+def _send(name: str, args: list[Any], **options: Any) -> None:
+    current_app.send_task(name, args=args, **options)
+
+
+def submission_send(*, submission_id: int) -> None:
+    """Send ``scoring.submission_process`` for ``submission_id`` to the GPU queue, with its limits."""
+    hard, soft = submission_time_limits(submission_id)
+    _send(
+        SUBMISSION_PROCESS,
+        [submission_id],
+        queue=settings.ATELIER_GPU_QUEUE,
+        time_limit=hard,
+        soft_time_limit=soft,
+    )
+
+
+def reference_stats_send(*, image_set_id: int) -> None:
+    """Send ``scoring.reference_stats_compute`` for the style set ``image_set_id`` to the GPU queue
+    (the task limits of the settings: ``CELERY_TASK_TIME_LIMIT``)."""
+    _send(REFERENCE_STATS_COMPUTE, [image_set_id], queue=settings.ATELIER_GPU_QUEUE)
+
+
+def standings_rebuild_send(*, phase_id: int) -> None:
+    """Send ``submissions.standings_rebuild`` for ``phase_id`` to the default queue."""
+    _send(STANDINGS_REBUILD, [phase_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
