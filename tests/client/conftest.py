@@ -58,7 +58,7 @@ def logged_in(config_home: Path, fake_api: FakeApi) -> FakeApi:
 @pytest.fixture
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     """Poll a followed submission every few milliseconds instead of every second."""
-    from atelier_client import cli
+    from atelier_client import follow
 
-    monkeypatch.setattr(cli, "POLL_INITIAL_S", 0.005)
-    monkeypatch.setattr(cli, "POLL_MAX_S", 0.02)
+    monkeypatch.setattr(follow, "POLL_INITIAL_S", 0.005)
+    monkeypatch.setattr(follow, "POLL_MAX_S", 0.02)

@@ -116,10 +116,10 @@ def test_waiting_past_the_timeout_exits_8_and_says_how_to_follow_again(logged_in
 
 
 def test_polling_slows_down_while_nothing_changes(logged_in, monkeypatch):
-    from atelier_client import cli
+    from atelier_client import follow
 
     sleeps: list[float] = []
-    monkeypatch.setattr(cli.time, "sleep", sleeps.append)
+    monkeypatch.setattr(follow.time, "sleep", sleeps.append)
     logged_in.route(
         "GET",
         "/api/v1/submissions/7/",
@@ -135,10 +135,10 @@ def test_polling_slows_down_while_nothing_changes(logged_in, monkeypatch):
 
 
 def test_a_server_that_stays_down_while_waiting_exits_9(logged_in, fast_polling, monkeypatch):
-    from atelier_client import cli
+    from atelier_client import follow
 
     port = logged_in.url.rsplit(":", 1)[1]
-    monkeypatch.setattr(cli.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(follow.time, "sleep", lambda seconds: None)
     logged_in.__exit__(None, None, None)  # the server goes away
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(port))) != 0

@@ -42,9 +42,17 @@ def test_importing_every_client_module_imports_no_django_torch_or_project_code(t
 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"atelier_client.api", "atelier_client.cli", "atelier_client.config", "atelier_client.progress"} <= set(
-        report["modules"]
-    )
+    assert {
+        "atelier_client.api",
+        "atelier_client.arguments",
+        "atelier_client.cli",
+        "atelier_client.commands",
+        "atelier_client.config",
+        "atelier_client.exit_codes",
+        "atelier_client.follow",
+        "atelier_client.progress",
+        "atelier_client.render",
+    } <= set(report["modules"])
     assert report["heavy"] == []
     assert report["help_code"] == 0
     assert Path(report["file"]).is_relative_to(CLIENT_ROOT)

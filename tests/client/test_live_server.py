@@ -53,10 +53,10 @@ def config_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def fast_polling(monkeypatch) -> None:
-    from atelier_client import cli
+    from atelier_client import follow
 
-    monkeypatch.setattr(cli, "POLL_INITIAL_S", 0.01)
-    monkeypatch.setattr(cli, "POLL_MAX_S", 0.05)
+    monkeypatch.setattr(follow, "POLL_INITIAL_S", 0.01)
+    monkeypatch.setattr(follow, "POLL_MAX_S", 0.05)
 
 
 @pytest.fixture
@@ -377,9 +377,9 @@ def test_a_file_over_the_phase_limit_is_refused_by_the_client_then_by_the_server
     assert "accepts at most 64.0 KiB (65536 bytes)" in err
 
     # and when the client cannot tell (no phase detail), the server stops reading at the limit: 413, exit 6
-    from atelier_client import cli
+    from atelier_client import commands
 
-    monkeypatch.setattr(cli, "_phase_for_upload", lambda competition, phase_slug: None)
+    monkeypatch.setattr(commands, "_phase_for_upload", lambda competition, phase_slug: None)
     code, _, err = submit(capsys, "wood", str(big))
     assert code == 6, err
     assert "[file_too_large]" in err
