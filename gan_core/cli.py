@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+import gan_core
 from gan_core.version import __version__ as gan_core_version
 
 COMMAND_MODULES = (

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_core.version import __version__ as gan_core_version
 from gan_core.features import WeightsMode, inception, lpips_alex, vgg19_taps
 from gan_core.features.extractor import FeatureExtractor
 from gan_core.features.lpips import LPIPS
@@ -58,6 +57,7 @@ from gan_core.stats import (
     StatsMetadata,
     weights_identity,
 )
+from gan_core.version import __version__ as gan_core_version
 
 METRICS: tuple[str, ...] = ("fid", "kid", "mifid", "lpips", "content", "ssim", "gram", "artfid")
 DIRECTIONS: dict[str, str] = {name: "lower" for name in METRICS} | {"ssim": "higher"}
