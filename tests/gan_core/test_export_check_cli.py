@@ -267,7 +267,6 @@ def test_check_no_sandbox_runs_in_process_and_warns_on_stderr(
 ) -> None:
     _run(capsys, "export", "--onnx", "--module-factory", "atelier_cli_factories:free_form", "-o", "f.onnx")
     import gan_core.checkpoints
-    from gan_core import sandbox
 
     loaded = []
     real_load = gan_core.checkpoints.load_generator
@@ -280,7 +279,7 @@ def test_check_no_sandbox_runs_in_process_and_warns_on_stderr(
         raise AssertionError("--no-sandbox started a sandbox")
 
     monkeypatch.setattr(gan_core.checkpoints, "load_generator", spy)
-    monkeypatch.setattr(sandbox, "run_in_sandbox", no_sandbox_run)
+    monkeypatch.setattr("gan_core.sandbox.runs.run_in_sandbox", no_sandbox_run)
     code, out, err = _run(capsys, "check", "f.onnx", "--no-sandbox")
     assert code == 0 and "OK: the platform would accept this checkpoint." in out
     assert loaded == [Path("f.onnx")]
@@ -292,9 +291,7 @@ def test_check_without_a_sandbox_refuses_onnx_and_names_no_sandbox(
     workspace: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _run(capsys, "export", "--onnx", "--module-factory", "atelier_cli_factories:free_form", "-o", "f.onnx")
-    from gan_core import sandbox
-
-    monkeypatch.setattr(sandbox, "find_bubblewrap", lambda: None)
+    monkeypatch.setattr("gan_core.sandbox.command.find_bubblewrap", lambda: None)
     code, out, _ = _run(capsys, "check", "f.onnx")
     assert code == 1
     assert "REFUSED [sandbox_unavailable]" in out and "--no-sandbox" in out

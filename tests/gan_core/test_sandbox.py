@@ -246,7 +246,7 @@ def test_a_refused_header_is_reported_without_starting_the_sandbox(
     def must_not_run(**_: object) -> None:
         raise AssertionError("the sandbox was started for a refused header")
 
-    monkeypatch.setattr(sandbox, "run_in_sandbox", must_not_run)
+    monkeypatch.setattr("gan_core.sandbox.runs.run_in_sandbox", must_not_run)
     report = sandbox.validate_checkpoint(path, contract=CONTRACT, limits=TEST_LIMITS)
     assert (report.ok, report.code) == (False, FailureCode.UNSUPPORTED_FORMAT.value)
     assert report.run is None
@@ -283,7 +283,7 @@ def test_required_policy_refuses_everything_when_bubblewrap_is_missing(
 ) -> None:
     checkpoint = tmp_path / "tiny.safetensors"
     write_tiny_safetensors(checkpoint)
-    monkeypatch.setattr(sandbox, "find_bubblewrap", lambda: None)
+    monkeypatch.setattr("gan_core.sandbox.command.find_bubblewrap", lambda: None)
     monkeypatch.setenv(sandbox.SANDBOX_ENVIRONMENT_VARIABLE, "required")
     report = sandbox.validate_checkpoint(checkpoint, contract=CONTRACT, limits=TEST_LIMITS)
     assert (report.ok, report.code) == (False, FailureCode.SANDBOX_UNAVAILABLE.value)
@@ -299,7 +299,7 @@ def test_without_bubblewrap_safetensors_run_in_a_plain_child_and_onnx_is_refused
     write_tiny_safetensors(safetensors_file)
     onnx_file = tmp_path / "tiny.onnx"
     write_tiny_onnx(onnx_file)
-    monkeypatch.setattr(sandbox, "find_bubblewrap", lambda: None)
+    monkeypatch.setattr("gan_core.sandbox.command.find_bubblewrap", lambda: None)
     monkeypatch.delenv(sandbox.SANDBOX_ENVIRONMENT_VARIABLE, raising=False)
     # when both are validated
     safe = sandbox.validate_checkpoint(safetensors_file, contract=CONTRACT, limits=TEST_LIMITS, probe_size=32)

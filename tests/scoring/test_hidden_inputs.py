@@ -183,17 +183,17 @@ def test_a_generator_mixing_the_batch_cannot_put_hidden_images_into_preview_outp
 
 @pytest.mark.needs_bwrap
 def test_the_latency_shown_is_measured_by_the_parent_not_reported_by_the_child(arena, monkeypatch):
-    import gan_core.sandbox
+    import gan_core.sandbox.runs
 
     # given a child that claims to need 1000 s per image (a forged or modulated figure)
-    original = gan_core.sandbox.outcome_result
+    original = gan_core.sandbox.runs.outcome_result
 
     def lying(outcome, *, limits):
         result = dict(original(outcome, limits=limits))
         result["seconds_per_image"] = 1000.0
         return result
 
-    monkeypatch.setattr(gan_core.sandbox, "outcome_result", lying)
+    monkeypatch.setattr(gan_core.sandbox.runs, "outcome_result", lying)
     submission = _onnx_submission(arena, onnx_batch_roll())
     # when it is scored
     assert submission_process_run(submission_id=submission.pk, worker="gpu@test") == "scored"
