@@ -7,6 +7,7 @@ from competitions import apis
 app_name = "competitions_api"
 
 urlpatterns = [
+    path("metrics/", apis.MetricListApi.as_view(), name="metric-list"),
     path("competitions/", apis.CompetitionListApi.as_view(), name="competition-list"),
     path("competitions/<slug:slug>/", apis.CompetitionDetailApi.as_view(), name="competition"),
     path("competitions/<slug:slug>/join/", apis.CompetitionJoinApi.as_view(), name="competition-join"),

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from competitions import selectors, services
 from competitions.models import Competition, Participation, Phase, PhaseMetric, Team
+from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
@@ -106,6 +107,43 @@ def _participation_data(participation: Participation) -> dict[str, Any]:
         "accepted_rules_at": participation.accepted_rules_at,
         "joined_at": participation.joined_at,
     }
+
+
+class MetricListApi(APIView):
+    """Every metric a phase can use (``gan_core.metrics.registry``): its stored name, label, which
+    way is better, default decimals, what it needs and what it measures."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="Metric")
+    class OutputSerializer(serializers.Serializer):
+        metric = serializers.CharField(help_text="The name phases, scores and leaderboards use.")
+        label = serializers.CharField()
+        direction = serializers.ChoiceField(choices=["lower", "higher"], help_text="Which way is better.")
+        decimals = serializers.IntegerField(help_text="Decimals shown unless the phase sets others.")
+        description = serializers.CharField()
+        networks = serializers.ListField(child=serializers.CharField(), help_text="Feature networks it needs.")
+        style = serializers.BooleanField(help_text="Compared with the style set.")
+        paired = serializers.BooleanField(help_text="Each output compared with its content input.")
+        measured_by_run = serializers.BooleanField(help_text="An efficiency figure of the run, not an image metric.")
+
+    @extend_schema(operation_id="metric_list", responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        rows = [
+            {
+                "metric": stored,
+                "label": metric.label,
+                "direction": metric.direction,
+                "decimals": metric.decimals,
+                "description": metric.description,
+                "networks": sorted(metric.networks),
+                "style": metric.style,
+                "paired": metric.paired,
+                "measured_by_run": not metric.core,
+            }
+            for stored, metric in METRIC_REGISTRY.items()
+        ]
+        return Response(self.OutputSerializer(rows, many=True).data)
 
 
 class CompetitionListApi(APIView):

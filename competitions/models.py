@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.storages import private_storage
 
 
@@ -194,23 +195,17 @@ class DatasetImage(models.Model):
 
 
 class PhaseMetric(models.Model):
-    class Metric(models.TextChoices):
-        FID = "fid", "FID"
-        KID = "kid", "KID"
-        MIFID = "mifid", "MiFID"
-        LPIPS = "lpips", "LPIPS (content)"
-        CONTENT_VGG = "content_vgg", "VGG content distance"
-        SSIM = "ssim", "SSIM (content)"
-        GRAM = "gram", "Gram style distance"
-        ARTFID = "artfid", "ArtFID"
-        LATENCY = "latency", "Latency per image (ms)"
-        PARAMETERS = "parameters", "Parameters"
+    # every metric of gan_core.metrics.registry, by its stored name and label (FID, CONTENT_VGG, ...)
+    Metric = models.TextChoices(
+        "Metric", [(stored.upper(), (stored, metric.label)) for stored, metric in METRIC_REGISTRY.items()]
+    )
 
     class Direction(models.TextChoices):
         LOWER = "lower", "Lower is better"
         HIGHER = "higher", "Higher is better"
 
-    DEFAULT_DIRECTIONS = {Metric.SSIM: Direction.HIGHER}
+    DEFAULT_DIRECTIONS = {stored: metric.direction for stored, metric in METRIC_REGISTRY.items()}
+    DEFAULT_DECIMALS = {stored: metric.decimals for stored, metric in METRIC_REGISTRY.items()}
 
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="metrics")
     metric = models.CharField(max_length=32, choices=Metric.choices)

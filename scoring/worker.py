@@ -51,10 +51,11 @@ from gan_core.failures import FailureCode, GeneratorFailure
 from gan_core.features import WeightsMode, inception, lpips_alex, vgg19_taps
 from gan_core.images import PreprocessMode, content_hash
 from gan_core.memory import MemoryBudgetError
+from gan_core.metrics.registry import INCEPTION, LPIPS, VGG, metric_get, networks_for, per_image_for
+from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_core.metrics.style import STYLE_LAYERS
 from gan_core.sandbox import SandboxLimits, validate_checkpoint
 from gan_core.scoring import (
-    INCEPTION_METRICS,
     VGG_NAME,
     Bootstrap,
     Networks,
@@ -81,18 +82,9 @@ from submissions.models import Score, Submission
 
 logger = logging.getLogger(__name__)
 
-#: Platform metric name -> gan_core metric name (efficiency figures come from the run itself).
-GAN_CORE_METRICS: dict[str, str] = {
-    PhaseMetric.Metric.FID: "fid",
-    PhaseMetric.Metric.KID: "kid",
-    PhaseMetric.Metric.MIFID: "mifid",
-    PhaseMetric.Metric.LPIPS: "lpips",
-    PhaseMetric.Metric.CONTENT_VGG: "content",
-    PhaseMetric.Metric.SSIM: "ssim",
-    PhaseMetric.Metric.GRAM: "gram",
-    PhaseMetric.Metric.ARTFID: "artfid",
-}
-EFFICIENCY_METRICS = (PhaseMetric.Metric.LATENCY, PhaseMetric.Metric.PARAMETERS)
+#: Stored metric name -> gan_core metric name (efficiency figures come from the run itself).
+GAN_CORE_METRICS: dict[str, str] = {stored: metric.name for stored, metric in METRIC_REGISTRY.items() if metric.core}
+EFFICIENCY_METRICS = tuple(stored for stored, metric in METRIC_REGISTRY.items() if not metric.core)
 #: Seed of random-initialised feature networks, KID subsets and bootstrap intervals.
 SCORING_SEED = 0
 #: Failure code of a submission whose metrics the competition's configuration makes impossible.
@@ -373,7 +365,8 @@ def submission_scores(
         reference = style_means = None
         style_dir = style_paths = None
         style_hash = ""
-        needs_style = bool(INCEPTION_METRICS & set(names)) or "gram" in names
+        needed = networks_for(names)
+        needs_style = any(metric_get(name).style for name in names)
         if needs_style:
             style_images = list(
                 DatasetImage.objects.filter(
@@ -386,17 +379,15 @@ def submission_scores(
             style_paths = [style_dir / _file_name(image) for image in style_images]
             style_hash = content_hash(style_paths)
             style_set = style_images[0].image_set
-        if INCEPTION_METRICS & set(names):
+        if INCEPTION in needed:
             networks.inception = feature_network(
                 "inception", weights=weights, device=str(device), mode=mode, budget_mb=budget_mb
             )
             reference = reference_stats_cached(
                 image_set=style_set, style_paths=style_paths, dataset_hash=style_hash, extractor=networks.inception
             )
-        per_image = sorted(
-            set(names) & {"lpips", "content", "ssim", "gram"} | ({"lpips"} if "artfid" in names else set())
-        )
-        if {"content", "gram"} & set(per_image):
+        per_image = sorted(per_image_for(names))
+        if VGG in needed:
             networks.vgg = feature_network("vgg", weights=weights, device=str(device), budget_mb=budget_mb)
         if "gram" in per_image:
             try:
@@ -405,7 +396,7 @@ def submission_scores(
                 )
             except MemoryBudgetError as error:  # the style images' size: the organizers' to change
                 raise ScoringError(str(error)) from error
-        if "lpips" in per_image:
+        if LPIPS in needed:
             networks.lpips = feature_network("lpips", weights=weights, device=str(device), budget_mb=budget_mb)
         if lease is not None:
             lease.check()

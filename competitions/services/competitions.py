@@ -246,7 +246,8 @@ def phase_update(*, phase: Phase, actor: Any, **fields: Any) -> Phase:
 
 
 def metric_default_direction(metric: str) -> str:
-    """``higher`` for similarity metrics (SSIM), ``lower`` for distances, costs and the rest."""
+    """The metric's own direction (``gan_core.metrics.registry``): ``higher`` for similarities (SSIM),
+    ``lower`` for distances, costs and the rest."""
     return PhaseMetric.DEFAULT_DIRECTIONS.get(metric, PhaseMetric.Direction.LOWER)
 
 
@@ -255,7 +256,7 @@ def phase_metrics_set(*, phase: Phase, actor: Any, metrics: Sequence[Mapping[str
 
     Args:
         metrics: ``[{"metric": "fid", "shown": True, "ranking": True, "direction": None, "decimals": 3}]``;
-            ``direction`` defaults per metric (:func:`metric_default_direction`). Exactly one metric ranks,
+            ``direction`` and ``decimals`` default per metric (``gan_core.metrics.registry``). Exactly one metric ranks,
             and it is shown.
     """
     _require_organizer(phase.competition, actor)
@@ -278,7 +279,7 @@ def phase_metrics_set(*, phase: Phase, actor: Any, metrics: Sequence[Mapping[str
         direction = spec.get("direction") or metric_default_direction(metric)
         if direction not in PhaseMetric.Direction.values:
             raise _invalid(f"{where}.direction", f"must be 'lower' or 'higher'; got {direction!r}.")
-        decimals = spec.get("decimals", 3)
+        decimals = spec.get("decimals", PhaseMetric.DEFAULT_DECIMALS[metric])
         if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 10:
             raise _invalid(f"{where}.decimals", f"must be an integer from 0 to 10; got {decimals!r}.")
         ranking = bool(spec.get("ranking", spec.get("is_ranking", False)))

@@ -12,6 +12,7 @@ from PIL import Image
 
 import gan_core
 import gan_core.scoring as scoring
+import gan_core.scoring.folders as scoring_folders
 from gan_core.cli import main
 from gan_core.features import WeightsMode
 from gan_core.images import PreprocessMode
@@ -68,9 +69,9 @@ class _CountingExtractor:
 def test_score_reports_every_metric_uncalibrated_and_hits_the_cache_the_second_time(folders, monkeypatch) -> None:
     # given a spy on the Inception extractor and an empty cache folder
     made: list[_CountingExtractor] = []
-    real_inception = scoring.inception
+    real_inception = scoring_folders.inception
     monkeypatch.setattr(
-        scoring, "inception", lambda **kw: made.append(_CountingExtractor(real_inception(**kw))) or made[-1]
+        scoring_folders, "inception", lambda **kw: made.append(_CountingExtractor(real_inception(**kw))) or made[-1]
     )
     arguments = dict(outputs=folders / "outputs", style=folders / "style", content=folders / "content")
     cache = folders / "cache"
@@ -162,10 +163,12 @@ def test_an_unknown_metric_is_refused_with_the_list_of_known_ones(folders) -> No
 
 def test_the_worker_path_scores_a_split_from_features_computed_once(folders) -> None:
     # given output features computed once for the whole set
-    extractor = scoring.inception(dims=64, weights=WeightsMode.RANDOM, seed=3, device="cpu")
-    outputs = scoring.list_images(folders / "outputs")
+    extractor = scoring_folders.inception(dims=64, weights=WeightsMode.RANDOM, seed=3, device="cpu")
+    outputs = scoring_folders.list_images(folders / "outputs")
     features = scoring.output_features(outputs, inception_extractor=extractor)
-    reference, state = scoring.reference_features(scoring.list_images(folders / "style"), extractor, seed=3, cache=None)
+    reference, state = scoring.reference_features(
+        scoring_folders.list_images(folders / "style"), extractor, seed=3, cache=None
+    )
     # when scoring one split of it
     split = features.subset(["d.png", "a.png"])
     report = scoring.score_features(
@@ -236,8 +239,8 @@ def test_the_stats_command_writes_statistics_with_their_metadata(folders, capsys
     )
     assert len(metadata.content_hash) == 64
     # the streamed statistics equal those of the features computed in one go
-    extractor = scoring.inception(dims=64, weights=WeightsMode.RANDOM, seed=0, device="cpu")
-    features = scoring.compute_features(scoring.list_images(folders / "style"), extractor)
+    extractor = scoring_folders.inception(dims=64, weights=WeightsMode.RANDOM, seed=0, device="cpu")
+    features = scoring.compute_features(scoring_folders.list_images(folders / "style"), extractor)
     np.testing.assert_allclose(stats.covariance(), np.cov(features, rowvar=False), rtol=1e-9, atol=1e-12)
 
 
@@ -333,9 +336,11 @@ def test_content_and_gram_values_do_not_depend_on_how_the_vgg_batches_are_cut(fo
 
     # given VGG taps that run one image per pass, and the same network run on all four at once
     one_at_a_time = vgg19_taps(weights=WeightsMode.RANDOM, seed=3, device="cpu", batch_size=1)
-    outputs = scoring.list_images(folders / "outputs")
-    inputs = scoring.match_pairs(outputs, scoring.list_images(folders / "content"))
-    style_means, _ = scoring.style_grams(scoring.list_images(folders / "style"), one_at_a_time, seed=3, cache=None)
+    outputs = scoring_folders.list_images(folders / "outputs")
+    inputs = scoring.match_pairs(outputs, scoring_folders.list_images(folders / "content"))
+    style_means, _ = scoring.style_grams(
+        scoring_folders.list_images(folders / "style"), one_at_a_time, seed=3, cache=None
+    )
     streamed = scoring.output_features(
         outputs, content_paths=inputs, vgg=one_at_a_time, style_means=style_means, per_image=["content", "gram"]
     )
