@@ -69,6 +69,7 @@ def test_gunicorn_serves_the_site_with_this_configuration(tmp_path):
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("ATELIER_WEB_")}
     env.update(
+        DJANGO_SETTINGS_MODULE="gan_platform.settings",  # the production settings, not the test run's
         ATELIER_WEB_BIND=f"127.0.0.1:{port}",
         ATELIER_WEB_WORKERS="2",
         ATELIER_WEB_THREADS="2",
