@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, free_port
+from tests.support.processes import REPO_ROOT, dies_with_parent, free_port
 
 CONFIG = REPO_ROOT / "gunicorn.conf.py"
 WEB_VARIABLES = [name for name in os.environ if name.startswith("ATELIER_WEB_")]
@@ -77,7 +77,9 @@ def test_gunicorn_serves_the_site_with_this_configuration(tmp_path):
     )
     log = (tmp_path / "gunicorn.log").open("wb")
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "gan_platform.wsgi:application"]
-    process = subprocess.Popen(gunicorn, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        gunicorn, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=dies_with_parent()
+    )
     try:
         # when the liveness page is requested
         deadline = time.monotonic() + 30
