@@ -7,7 +7,6 @@ holds, so scoring a folder and scoring a generator's tensors agree.
 
 from __future__ import annotations
 
-import enum
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gan_core.pixels import ImageError, named_content_hash, to_rgb
+
+# The modes live with the torch-free pixel code (the command line builds its parser without torch).
+from gan_core.pixels import PreprocessMode as PreprocessMode
 
 #: The largest image, in pixels, that is decoded (40 megapixels, e.g. 8000 x 5000). Pillow's
 #: default (89.5 MP, with only a warning below twice that) is replaced by this real maximum,
@@ -33,19 +35,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 
 #: Threads that decode images ahead of the consumer in :func:`iter_image_batches`.
 DECODE_THREADS = 2
-
-
-class PreprocessMode(enum.StrEnum):
-    """How images are resized and scaled for the FID Inception network (stored with every score).
-
-    ``CLEAN`` is clean-fid's ``mode="clean"``: PIL bicubic resize to 299 x 299 per channel on
-    float32 values in [0, 255], clipped to [0, 255] and not re-quantised, then ``(x - 128) / 128``.
-    ``LEGACY_PYTORCH`` is pytorch-fid's: ``F.interpolate(bilinear, align_corners=False)`` without
-    antialiasing on [0, 1] floats, then ``2x - 1``. Scores from different modes are not comparable.
-    """
-
-    CLEAN = "clean"
-    LEGACY_PYTORCH = "legacy-pytorch"
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -1,6 +1,8 @@
 """Image files without torch: the conversion to 8-bit RGB and the content hash of a set, shared by
 the web (which validates and stores organizers' image sets) and the worker (which decodes them for
-the metrics), so both see the same pixels and name a set by the same identity.
+the metrics), so both see the same pixels and name a set by the same identity; and the preprocessing
+modes (:class:`PreprocessMode`, also ``gan_core.images.PreprocessMode``), which ``python -m gan_core``
+offers without importing torch.
 
 Nothing here imports torch (tests/gan_platform/test_web_imports.py checks it in a fresh
 interpreter); numpy and Pillow only.
@@ -8,6 +10,7 @@ interpreter); numpy and Pillow only.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["CONTENT_HASH_VERSION", "ImageError", "named_content_hash", "to_rgb"]
+__all__ = ["CONTENT_HASH_VERSION", "ImageError", "PreprocessMode", "named_content_hash", "to_rgb"]
 
 CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"
 """Prefix of every content hash: a new definition gets a new version, never the same hashes."""
@@ -23,6 +26,19 @@ CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"
 
 class ImageError(ValueError):
     """An image file (or folder of them) that cannot be used; the message names it and what to do."""
+
+
+class PreprocessMode(enum.StrEnum):
+    """How images are resized and scaled for the FID Inception network (stored with every score).
+
+    ``CLEAN`` is clean-fid's ``mode="clean"``: PIL bicubic resize to 299 x 299 per channel on
+    float32 values in [0, 255], clipped to [0, 255] and not re-quantised, then ``(x - 128) / 128``.
+    ``LEGACY_PYTORCH`` is pytorch-fid's: ``F.interpolate(bilinear, align_corners=False)`` without
+    antialiasing on [0, 1] floats, then ``2x - 1``. Scores from different modes are not comparable.
+    """
+
+    CLEAN = "clean"
+    LEGACY_PYTORCH = "legacy-pytorch"
 
 
 def to_rgb(image: Image.Image, where: str | Path) -> Image.Image:

@@ -26,9 +26,12 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a function needs it: the command line lists the registry without it.
 
 #: Environment variable naming the folder searched first for weight files.
 WEIGHTS_DIR_ENVIRONMENT_VARIABLE = "ATELIER_WEIGHTS_DIR"
@@ -127,6 +130,8 @@ def search_directories() -> list[Path]:
     configured = os.environ.get(WEIGHTS_DIR_ENVIRONMENT_VARIABLE, "").strip()
     if configured:
         folders.append(Path(configured).expanduser())
+    import torch
+
     folders.append(Path(torch.hub.get_dir()).expanduser() / "checkpoints")
     return folders
 
@@ -184,6 +189,8 @@ def load_state_dict(name: str) -> tuple[dict[str, torch.Tensor], str]:
     ``torch.load(weights_only=True)``; a file that is not a mapping of names to tensors raises
     :class:`WeightsError`.
     """
+    import torch
+
     entry = _entry(name)
     path = resolve(name)
     digest = file_sha256(path)

@@ -23,15 +23,9 @@ def private_root(settings, tmp_path) -> Path:
     return root
 
 
-@pytest.fixture
-def fast_passwords(settings) -> None:
-    """Test users are made with passwords: hash them cheaply (PBKDF2 costs about a second here)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(autouse=True)
 def _no_microcache(settings) -> None:
     """Tests see their own writes at once: no anonymous response is reused (tests of
-    ``gan_platform.microcache`` turn it back on). Servers a test starts in a process of its own keep
-    the production default."""
+    ``gan_platform.microcache`` turn it back on). ``gan_platform.settings_test`` makes 0 the default
+    already, for the processes a test starts too; this keeps it so for a run with other settings."""
     settings.ATELIER_MICROCACHE_SECONDS = 0

@@ -11,11 +11,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gan_core.devices import DeviceError
-from gan_core.features import WeightsMode
-from gan_core.images import ImageError, PreprocessMode
-from gan_core.stats import StatisticsError
+from gan_core.pixels import PreprocessMode  # torch-free: building the parser must not import torch
+
+if TYPE_CHECKING:
+    from gan_core.features import WeightsMode
 
 EXIT_USAGE = 2
 
@@ -90,10 +91,15 @@ def _fail(message: str) -> int:
 
 
 def _weights_mode(args: argparse.Namespace) -> WeightsMode:
+    from gan_core.features import WeightsMode
+
     return WeightsMode.RANDOM if args.random_weights else WeightsMode.PRETRAINED
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
+    from gan_core.devices import DeviceError
+    from gan_core.pixels import ImageError
+    from gan_core.stats import StatisticsError
     from gan_core.weights import WeightsError
 
     return (ImageError, StatisticsError, WeightsError, DeviceError, ValueError)

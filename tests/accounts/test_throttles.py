@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ThrottleHit
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 PASSWORD = "a-long-enough-passphrase-42"
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -28,8 +28,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def isolated_storage(private_root, fast_passwords) -> None:
-    """Private storage in the test's temporary folder; cheap password hashes (every test logs in)."""
+def isolated_storage(private_root) -> None:
+    """Private storage in the test's temporary folder (the test settings hash passwords cheaply: every test logs in)."""
 
 
 @pytest.fixture(autouse=True)

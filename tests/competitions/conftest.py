@@ -10,8 +10,8 @@ from tests.factories import organizer_create, user_create
 
 
 @pytest.fixture(autouse=True)
-def isolated_storage(private_root, fast_passwords) -> None:
-    """Every competitions test: private storage in its temporary folder, cheap password hashes."""
+def isolated_storage(private_root) -> None:
+    """Every competitions test: private storage in its temporary folder."""
 
 
 def stored_files(root: Path) -> list[str]:

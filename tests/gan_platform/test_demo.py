@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, free_port, stop_process_group, wait_until
+from tests.support.processes import REPO_ROOT, dies_with_parent, free_port, stop_process_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,13 @@ def test_the_demo_serves_the_front_page_and_admin_login_and_stops_on_ctrl_c(tmp_
     log_path = tmp_path / "demo.log"
     with open(log_path, "wb") as log:
         demo = subprocess.Popen(
-            ["scripts/run-demo"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            ["scripts/run-demo"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=dies_with_parent(),  # its TERM trap then stops the server and the worker
         )
     try:
         front = wait_until(lambda: fetch(f"http://127.0.0.1:{port}/"), timeout=120, message="the front page")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, free_port
+from tests.support.processes import REPO_ROOT, dies_with_parent, free_port
 
 CONFIG = REPO_ROOT / "gunicorn.conf.py"
 WEB_VARIABLES = [name for name in os.environ if name.startswith("ATELIER_WEB_")]
@@ -69,6 +69,7 @@ def test_gunicorn_serves_the_site_with_this_configuration(tmp_path):
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("ATELIER_WEB_")}
     env.update(
+        DJANGO_SETTINGS_MODULE="gan_platform.settings",  # the production settings, not the test run's
         ATELIER_WEB_BIND=f"127.0.0.1:{port}",
         ATELIER_WEB_WORKERS="2",
         ATELIER_WEB_THREADS="2",
@@ -76,7 +77,9 @@ def test_gunicorn_serves_the_site_with_this_configuration(tmp_path):
     )
     log = (tmp_path / "gunicorn.log").open("wb")
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "gan_platform.wsgi:application"]
-    process = subprocess.Popen(gunicorn, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        gunicorn, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=dies_with_parent()
+    )
     try:
         # when the liveness page is requested
         deadline = time.monotonic() + 30

@@ -9,8 +9,8 @@ from tests.factories import competition_create_for_tests, organizer_create, part
 
 
 @pytest.fixture(autouse=True)
-def isolated_storage(private_root, fast_passwords) -> None:
-    """Every submissions (and API) test: private storage in its temporary folder, cheap password hashes."""
+def isolated_storage(private_root) -> None:
+    """Every submissions (and API) test: private storage in its temporary folder."""
 
 
 @pytest.fixture(autouse=True)

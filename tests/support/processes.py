@@ -2,12 +2,15 @@
 
 A worker started here uses the database the test run uses (the test database,
 not the development one) and listens on a queue of its own, so a demo worker
-running on the same machine never takes a test's messages.
+running on the same machine never takes a test's messages. Long-lived children
+get ``preexec_fn=dies_with_parent()``: on Linux they get SIGTERM when the pytest
+that started them dies, even by SIGKILL, instead of living on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -15,12 +18,36 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.db import connection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def dies_with_parent(signal_number: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets ``signal_number`` when its parent dies.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere None, which Popen takes as no preexec_fn.
+    The signal comes when the thread that started the child ends, so start children from the
+    main thread. A parent that died before the child set it up is caught by comparing the pids.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+    parent_pid = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal_number), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal_number)
+
+    return set_parent_death_signal
 
 
 def free_port() -> int:
@@ -94,6 +121,7 @@ def celery_worker(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=dies_with_parent(),
         )
     info = {"queues": queue_names, "process": process, "log_path": log_path}
     try:
