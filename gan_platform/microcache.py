@@ -5,9 +5,12 @@ A view that answers ``Cache-Control: public, max-age=N`` tells every HTTP cache 
 the reader (a CDN, a proxy, the browser) that the response may be reused for ``N`` seconds by
 anyone. :func:`microcached` does the same inside the process, for the requests that provably
 carry no identity (no ``Authorization`` header, no session or messages cookie): the first one
-runs the view, the others within ``min(N, ATELIER_MICROCACHE_SECONDS)`` get its bytes. Nothing is
-ever invalidated, from this process or another: an entry simply ages out, so a change is visible
-at most that many seconds late (the leaderboards promise 2 s; the default is 0.5 s). A hit still
+runs the view, the others within ``min(N, ATELIER_MICROCACHE_SECONDS)`` get its bytes. When an
+entry has expired, one request reads the page again while the others of the process are served the
+expired copy for at most one more window (so that the threads of a worker do not all read the same
+page at once). Nothing is ever invalidated, from this process or another: an entry simply ages out,
+so a change is visible at most two windows late (the leaderboards promise 2 s; the default window
+is 0.5 s). A hit still
 passes every middleware on the way out (security and CSP headers, ...).
 
 Only a 200 with a body is kept, and not when the response would set a cookie (a CSRF token or a
@@ -48,6 +51,7 @@ class _Entry:
 
 
 _entries: OrderedDict[str, _Entry] = OrderedDict()
+_refreshing: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -55,6 +59,7 @@ def clear() -> None:
     """Forget every entry of this process."""
     with _lock:
         _entries.clear()
+        _refreshing.clear()
 
 
 def _seconds() -> float:
@@ -116,22 +121,40 @@ def microcached(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return view(request, *args, **kwargs)
         key = _key(request)
         now = time.monotonic()
+        refreshing = False
         with _lock:
             entry = _entries.get(key)
-        if entry is not None and entry.expires > now:
+            if entry is not None and entry.expires <= now:
+                if key in _refreshing and now < entry.expires + _seconds():
+                    pass  # another request of this process reads it again: serve the expired copy meanwhile
+                else:
+                    _refreshing.add(key)
+                    refreshing = True
+                    entry = None
+        if entry is not None:
             return _replay(entry, request)
-        response = view(request, *args, **kwargs)
-        if hasattr(response, "render") and callable(response.render) and not getattr(response, "is_rendered", True):
-            response.render()
-        keep = _shareable_for(response, request)
-        if keep > 0:
-            headers = tuple((name, response[name]) for name in _KEPT_HEADERS if name in response)
-            stored = _Entry(expires=now + keep, status=response.status_code, content=response.content, headers=headers)
-            with _lock:
-                _entries[key] = stored
-                _entries.move_to_end(key)
-                while len(_entries) > MAX_ENTRIES:
-                    _entries.popitem(last=False)
+        try:
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and callable(response.render) and not getattr(response, "is_rendered", True):
+                response.render()
+            keep = _shareable_for(response, request)
+            if keep > 0:
+                headers = tuple((name, response[name]) for name in _KEPT_HEADERS if name in response)
+                stored = _Entry(
+                    expires=time.monotonic() + keep,
+                    status=response.status_code,
+                    content=response.content,
+                    headers=headers,
+                )
+                with _lock:
+                    _entries[key] = stored
+                    _entries.move_to_end(key)
+                    while len(_entries) > MAX_ENTRIES:
+                        _entries.popitem(last=False)
+        finally:
+            if refreshing:
+                with _lock:
+                    _refreshing.discard(key)
         return response
 
     return wrapper

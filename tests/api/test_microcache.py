@@ -192,3 +192,37 @@ def test_rows_of_the_previous_version_are_served_but_not_kept(clock, board, phas
     cache.delete(f"lb:{view.key}:page:1:{leaderboards.PAGE_SIZE_DEFAULT}:v{view.version}:building")
     fresh = client.get(BOARD)  # not the kept stale copy: the new version, shareable again
     assert json.loads(fresh.content)["version"] == view.version and fresh["Cache-Control"] == "public, max-age=1"
+
+
+def test_an_expired_entry_is_read_again_by_one_request_while_the_others_get_the_old_copy(clock):
+    import threading
+
+    release = threading.Event()
+    started = threading.Event()
+    calls = []
+
+    def slow(request):
+        calls.append(1)
+        number = len(calls)
+        if number == 2:  # the refresh: hold it until the other reader has been served
+            started.set()
+            release.wait(5)
+        response = HttpResponse(f"call {number}")
+        response["Cache-Control"] = "public, max-age=1"
+        return response
+
+    view = microcache.microcached(slow)
+    factory = RequestFactory()
+    assert view(factory.get("/x")).content == b"call 1"
+    clock[0] += 1.1  # expired (the window is 1 s here)
+    results = {}
+    request = factory.get("/x")
+    refresher = threading.Thread(target=lambda: results.setdefault("refresh", view(request).content))
+    refresher.start()
+    assert started.wait(5)
+    assert view(factory.get("/x")).content == b"call 1"  # served the expired copy, no second read
+    clock[0] += 1.0  # past one more window: this reader does not take the expired copy any longer
+    assert view(factory.get("/x")).content == b"call 3"
+    release.set()
+    refresher.join(5)
+    assert results["refresh"] == b"call 2" and len(calls) == 3

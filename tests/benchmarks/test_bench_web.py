@@ -29,7 +29,9 @@ def run(script: str, *argv: str) -> str:
 
 
 def test_bench_web_prints_every_endpoint_with_figures_and_the_freshness_and_stampede_runs():
-    out = run("bench_web.py", "--teams", "8", "--submissions", "2", "--duration", "0.5", "--clients", "2")
+    out = run(
+        "bench_web.py", "--teams", "8", "--submissions", "2", "--duration", "1", "--clients", "2", "--rounds", "1"
+    )
     for name in (
         "trivial endpoint (/healthz)",
         "leaderboard API, first page",
