@@ -10,11 +10,12 @@ run, for each endpoint: requests/s, p50 and p99 latency, CPU ms per request (the
 CPU time from /proc over the requests served), SQL queries of a read that does the work (the same
 request made in this process through Django's test client, microcache off: an anonymous reader
 served from the microcache costs none), bytes of the response body, and requests/s relative to the
-trivial endpoint. The first page is also measured from a second server with the microcache off.
+trivial endpoint. Before each measurement the workers are left to finish what the previous one
+queued (a slow endpoint's backlog would otherwise weigh on the next). The first page is also measured from a second server with the microcache off.
 Then the time from a score written to its visibility on the public board through the API, and a
 stampede (a new standings version, so every cached page is unreachable, and 16 clients at once).
 
-    .venv/bin/python benchmarks/bench_web.py [--teams 1000] [--submissions 20] [--duration 3] [--clients 8]
+    .venv/bin/python benchmarks/bench_web.py [--teams 1000] [--submissions 20] [--duration 3] [--clients 32]
                                              [--rounds 3] [--python-load]
 """
 
@@ -157,6 +158,19 @@ def run_load(url: str, clients: int, duration: float, headers: dict[str, str]) -
 # --- the server ------------------------------------------------------------------------------
 
 
+def settle(master: int, *, quiet: float = 0.01, limit: float = 10.0) -> None:
+    """Wait until the workers are idle: when a load run stops, the requests already read keep them
+    busy for a while (a slow endpoint's backlog), and would weigh on the next endpoint measured."""
+    deadline = time.monotonic() + limit
+    last = worker_cpu(master)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = worker_cpu(master)
+        if now - last <= quiet:
+            return
+        last = now
+
+
 def median_figures(runs: list[dict]) -> dict:
     """Each figure's median over ``runs`` (errors summed)."""
     merged = {key: statistics.median(run[key] for run in runs) for key in ("rps", "p50", "p99", "max", "cpu_ms")}
@@ -263,7 +277,13 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--submissions", type=int, default=20)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per endpoint and round")
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=32,
+        help="keep-alive connections; fewer than about 32 leave it to chance how the kernel hands them to the "
+        "workers (one worker can get them all, halving what any endpoint reaches)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every endpoint; medians are reported")
     parser.add_argument("--python-load", action="store_true", help="the Python load generator even if wrk is there")
     parser.add_argument("--load", help=argparse.SUPPRESS)
@@ -332,13 +352,16 @@ def main() -> None:
     try:
         for _name, path, headers in endpoints:
             run_load(base + path, args.clients, 2.0, headers)  # warm every worker and thread
+            settle(server.pid)
         # rounds over every endpoint, the baseline included, so that a burst of other work on the
         # machine weighs on one round of each rather than on one endpoint; medians reported
         rounds: dict[str, list[dict]] = {name: [] for name, _, _ in endpoints}
         for _ in range(args.rounds):
             for name, path, headers in endpoints:
+                settle(server.pid)
                 before = worker_cpu(server.pid)
                 figures = run_load(base + path, args.clients, args.duration, headers)
+                settle(server.pid)  # the backlog's CPU is this endpoint's
                 figures["cpu_ms"] = (worker_cpu(server.pid) - before) * 1000 / max(figures["requests"], 1)
                 rounds[name].append(figures)
         for name, path, headers in endpoints:
@@ -351,6 +374,7 @@ def main() -> None:
         )
         uploader.start()
         time.sleep(0.5)
+        settle(server.pid)
         before = worker_cpu(server.pid)
         figures = run_load(base + endpoints[1][1], args.clients, args.duration, {})
         figures["cpu_ms"] = (worker_cpu(server.pid) - before) * 1000 / max(figures["requests"], 1)
@@ -364,6 +388,7 @@ def main() -> None:
         plain = serve(plain_port, ATELIER_MICROCACHE_SECONDS="0")
         try:
             run_load(f"http://127.0.0.1:{plain_port}{endpoints[1][1]}", args.clients, 2.0, {})
+            settle(plain.pid)
             before = worker_cpu(plain.pid)
             figures = run_load(f"http://127.0.0.1:{plain_port}{endpoints[1][1]}", args.clients, args.duration, {})
             figures["cpu_ms"] = (worker_cpu(plain.pid) - before) * 1000 / max(figures["requests"], 1)
@@ -415,6 +440,7 @@ def main() -> None:
         # stampede: every cached entry unreachable at once, 16 clients
         standings_touch(phase_id=phase.pk)
         connection.close()
+        settle(server.pid)
         stampede = run_load(base + endpoints[1][1], 16, args.duration, {})
         print(
             f"stampede (new version, 16 clients, {args.duration:.0f} s): {stampede['requests']} requests, "
