@@ -115,7 +115,7 @@ class MetricListApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema_serializer(component_name="Metric")
+    @extend_schema_serializer(component_name="MetricDefinition")
     class OutputSerializer(serializers.Serializer):
         metric = serializers.CharField(help_text="The name phases, scores and leaderboards use.")
         label = serializers.CharField()
