@@ -1,3 +1,5 @@
+# Over 500 lines: inspection and loading of both formats share their refusal codes and the export
+# writes what the loaders read; by format it would be two modules importing each other.
 """Participant checkpoints: inspect, load and write them without running participant code.
 
 Two formats are accepted (see docs/participants.md); recognising them by their bytes and reading
@@ -15,9 +17,6 @@ their headers is torch-free and lives in :mod:`gan_core.formats`, shared with th
 Nothing here hands participant bytes to torch's loaders (plain, TorchScript or export) or to the
 pickle module.
 """
-
-# Over 500 lines: inspection and loading of both formats share their refusal codes and the export
-# writes what the loaders read; by format it would be two modules importing each other.
 
 from __future__ import annotations
 

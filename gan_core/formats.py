@@ -1,3 +1,5 @@
+# Over 500 lines: format detection and the safetensors header reader are one contract, the checks
+# the upload and the worker share; split, the web would import two modules for one question.
 """Checkpoint files by their bytes, without torch: what the web (at upload) and the worker (in its
 sandbox) both need, in one place.
 

@@ -1,3 +1,5 @@
+# Over 500 lines: the lease-holding pipeline, its local copies of stored files and its reference
+# statistics; the split into those three is still to do (issue 13).
 """The worker side of scoring: one submission through validate, generate and score with gan_core.
 
 Only worker processes import this module (``scoring.tasks`` imports it inside the task bodies):
@@ -21,8 +23,6 @@ memory, timeout...) is the participant's and final (counts against the quota), e
 database, missing weights, worker limits): back to the queue, failing without counting against
 the quota once ``Submission.MAX_ATTEMPTS`` attempts are spent.
 """
-
-# Over 500 lines: the lease-holding worker loop and its failure mapping; the split is issue 13.
 
 from __future__ import annotations
 

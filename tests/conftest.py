@@ -21,11 +21,3 @@ def private_root(settings, tmp_path) -> Path:
         },
     }
     return root
-
-
-@pytest.fixture(autouse=True)
-def _no_microcache(settings) -> None:
-    """Tests see their own writes at once: no anonymous response is reused (tests of
-    ``gan_platform.microcache`` turn it back on). ``gan_platform.settings_test`` makes 0 the default
-    already, for the processes a test starts too; this keeps it so for a run with other settings."""
-    settings.ATELIER_MICROCACHE_SECONDS = 0
