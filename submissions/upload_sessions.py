@@ -66,7 +66,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 1024 * 1024
 MAX_PART_URLS = 1000
 SHA256_LENGTH = 64
 
