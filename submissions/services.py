@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from competitions.models import Participation, Phase, Team
 from competitions.selectors import is_organizer
-from gan_core.failures import CheckpointError
+from gan_core.architectures import check_state_shapes, normalize_config
+from gan_core.failures import CheckpointError, FailureCode
 from gan_core.formats import check_header
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
@@ -34,7 +35,7 @@ from submissions import sending
 from submissions.models import Score, Submission, checkpoint_path
 from submissions.selectors import quota_counts
 from submissions.standings import standings_submission_changed
-from submissions.uploads import checkpoint_prepare
+from submissions.uploads import checkpoint_error, checkpoint_prepare
 
 __all__ = [
     "submission_baseline_set",
@@ -106,13 +107,26 @@ def _size_require(*, phase: Phase, size: int) -> None:
 
 
 def _format_require(*, phase: Phase, uploaded_file: UploadedFile, size: int) -> str:
-    """The file's format, from the checks the worker runs first (``gan_core.formats``, torch-free):
-    a file they refuse is refused here, before it costs a run or a quota slot."""
+    """The file's format, from the checks the worker runs first, torch-free (``gan_core.formats``:
+    format, header, config present; ``gan_core.architectures``: the config against its schema, the
+    architecture accepted here, the tensors' names and shapes): a file they refuse is refused here,
+    before it costs a run or a quota slot. What needs a run (the output contract, memory, time), the
+    phase's value range and ONNX operators stay with the worker."""
     try:
-        detected = check_header(uploaded_file, size).format.value
+        header = check_header(uploaded_file, size)
+        if header.config is not None:
+            normalized = normalize_config(header.config)
+            allowed = list(getattr(phase.competition, "accepted_architectures", None) or [])
+            if allowed and normalized["architecture"] not in allowed:
+                raise CheckpointError(
+                    FailureCode.UNKNOWN_ARCHITECTURE,
+                    f"Architecture {normalized['architecture']!r} is not accepted in this phase; accepted are "
+                    f"{', '.join(sorted(allowed))}.",
+                )
+            check_state_shapes(header.shapes, normalized)
+        detected = header.format.value
     except CheckpointError as error:
-        extra = {"reason": error.reason} if error.reason else {}
-        raise ApplicationError(error.message, code=str(error.code), extra=extra) from None
+        raise checkpoint_error(error) from None
     accepted = list(phase.competition.accepted_formats or [])
     if detected not in accepted:
         raise ApplicationError(

@@ -15,7 +15,7 @@ from gan_platform.storages import private_storage
 from submissions.models import Submission, UploadSession
 from submissions.selectors import quota_get
 from submissions.upload_sessions import upload_sessions_expire
-from tests.submissions.helpers import pickle_bytes, safetensors_bytes
+from tests.submissions.helpers import TINY_CONFIG, pickle_bytes, safetensors_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -59,11 +59,8 @@ def stored_files(root):
 
 
 def bare_safetensors() -> bytes:
-    """A safetensors file without the Atelier config in its metadata."""
-    data = struct.pack("<4f", 0.0, 1.0, 2.0, 3.0)
-    text = json.dumps({"weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + data
+    """A valid checkpoint without the Atelier config in its metadata."""
+    return safetensors_bytes(with_config=False)
 
 
 def test_an_upload_in_chunks_becomes_a_submission_and_charges_the_quota_once(
@@ -163,7 +160,7 @@ def test_each_bad_file_is_refused_at_upload_with_its_code_and_no_quota_used(
 
 
 def test_a_config_given_next_to_the_file_is_written_into_its_metadata(client_for, phase, alice, alice_team):
-    config = {"architecture": "transformer_net", "hyperparameters": {}}
+    config = TINY_CONFIG
     _, answer = upload(client_for(alice), bare_safetensors(), config=config)
     assert answer.status_code == 201, answer.json()
     submission = Submission.objects.get(pk=answer.json()["id"])
@@ -171,12 +168,13 @@ def test_a_config_given_next_to_the_file_is_written_into_its_metadata(client_for
     (length,) = struct.unpack("<Q", stored[:8])
     header = json.loads(stored[8 : 8 + length])
     assert json.loads(header["__metadata__"]["atelier"]) == config
-    assert stored[8 + length :] == bare_safetensors()[-16:]  # the same tensor bytes
+    bare = bare_safetensors()
+    assert stored[8 + length :] == bare[8 + struct.unpack("<Q", bare[:8])[0] :]  # the same tensor bytes
     assert submission.sha256 == digest(stored) and submission.size == len(stored)
 
 
 def test_a_config_that_contradicts_the_files_own_is_refused(client_for, phase, alice, alice_team):
-    _, answer = upload(client_for(alice), safetensors_bytes(), config={"architecture": "resnet"})
+    _, answer = upload(client_for(alice), safetensors_bytes(), config={"architecture": "unet_small"})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_config"
     assert "give one" in answer.json()["error"]["message"]
 
@@ -287,7 +285,7 @@ def test_the_one_shot_post_takes_a_config_field_and_refuses_before_reading_when_
         "/api/v1/competitions/wood/submissions/",
         {
             "file": SimpleUploadedFile("m.safetensors", bare_safetensors()),
-            "config": json.dumps({"architecture": "transformer_net"}),
+            "config": json.dumps(TINY_CONFIG),
         },
         format="multipart",
     )

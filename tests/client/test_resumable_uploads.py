@@ -22,7 +22,7 @@ from tests.client.test_live_server import (  # noqa: F401 (fixtures)
     logged_in_alice,
     sent,
 )
-from tests.submissions.helpers import safetensors_bytes
+from tests.submissions.helpers import TINY_CONFIG, safetensors_bytes
 from tests.support.link_proxy import LinkProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,13 +128,10 @@ def test_a_quota_of_zero_refuses_before_any_byte_of_the_file(proxy, big_checkpoi
 def test_config_file_is_sent_with_the_session_and_written_into_the_file(proxy, tmp_path, small_chunks, capsys):
     import struct
 
-    data = struct.pack("<4f", 0.0, 1.0, 2.0, 3.0)
-    header = json.dumps({"weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
-    header += b" " * (-len(header) % 8)
     bare = tmp_path / "bare.safetensors"
-    bare.write_bytes(struct.pack("<Q", len(header)) + header + data)
+    bare.write_bytes(safetensors_bytes(with_config=False))
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"architecture": "transformer_net", "hyperparameters": {}}))
+    config.write_text(json.dumps(TINY_CONFIG))
 
     refused = main(["submit", "wood", str(bare)])
     assert refused == 6 and "carries no Atelier config" in capsys.readouterr().err
