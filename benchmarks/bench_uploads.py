@@ -219,7 +219,7 @@ def main() -> None:
                 f"  {name:28} {row['rps']:8.1f} {row['p50'] * 1000:8.1f} {row['p99'] * 1000:8.1f} {row['web_cpu']:10.1f}"
             )
         print(
-            f"  p99 during / without: {busy['p99'] / quiet['p99']:.2f}x (target <= 1.5x); per round {args.rounds} x 4 "
+            f"  p99 during / without: {busy['p99'] / quiet['p99']:.2f}x (target <= 1.5x); {args.rounds} rounds, each with 4 "
             f"uploads of {each / MB:.0f} MB at {args.rate:g} MB/s each; errors: {errors or 'none'}"
         )
     finally:

@@ -17,7 +17,8 @@ file checks out (decision 0012).
    atomically, under the team's lock.
 4. :func:`upload_session_abort` (the client) and :func:`upload_sessions_expire` (beat, every 10
    min) delete a session and its bytes (the local file, or an S3 multipart abort). An open session
-   expires ``ATELIER_UPLOAD_SESSION_SECONDS`` after its last chunk.
+   expires ``ATELIER_UPLOAD_SESSION_SECONDS`` after its last chunk; a user keeps at most
+   :data:`MAX_OPEN_SESSIONS` open (opening another deletes the least recently used).
 
 A refusal of the file itself at completion (digest, format, header, config) deletes the session:
 the same bytes would be refused again. A refusal of the moment (quota used, too many running,
@@ -67,6 +68,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
+MAX_OPEN_SESSIONS = 4
+"""Open sessions one user keeps at once; opening another deletes the least recently used one (an
+abandoned browser upload), so the disk a user can hold is bounded without blocking them."""
 MAX_PART_URLS = 1000
 SHA256_LENGTH = 64
 
@@ -184,6 +188,10 @@ def upload_session_create(
     if session.backend == UploadSession.Backend.LOCAL:
         descriptor = os.open(upload_bytes.local_path(session), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(descriptor)
+    older = UploadSession.objects.filter(user_id=user.pk, state=UploadSession.State.OPEN).order_by("-expires_at")
+    for stale in older[MAX_OPEN_SESSIONS:]:
+        with contextlib.suppress(ApplicationError):
+            upload_session_abort(session=stale)
     return session
 
 

@@ -298,3 +298,14 @@ def test_the_one_shot_post_takes_a_config_field_and_refuses_before_reading_when_
         format="multipart",
     )
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "quota_exceeded"
+
+
+def test_a_user_keeps_at_most_four_open_sessions_and_the_least_recent_goes(
+    client_for, phase, alice, alice_team, sessions_dir
+):
+    client = client_for(alice)
+    data = safetensors_bytes()
+    ids = [open_session(client, data).json()["id"] for _ in range(5)]
+    assert client.get(f"/api/v1/uploads/{ids[0]}/").status_code == 404  # the oldest was deleted
+    assert [client.get(f"/api/v1/uploads/{i}/").status_code for i in ids[1:]] == [200] * 4
+    assert len(list(sessions_dir.glob("*.part"))) == 4

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
-import struct
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -58,15 +56,16 @@ def bucket(s3_server, settings, tmp_path):
 
 
 def big_safetensors(size_mib: int = 6) -> bytes:
-    """A valid safetensors file of about ``size_mib`` MiB (two parts of 5 MiB and the rest)."""
-    count = size_mib * MIB // 4
-    header = {
-        "__metadata__": {"atelier": json.dumps({"architecture": "transformer_net"})},
-        "weight": {"dtype": "F32", "shape": [count], "data_offsets": [0, count * 4]},
-    }
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + bytes(range(256)) * (count * 4 // 256)
+    """A file of about ``size_mib`` MiB (two parts of 5 MiB and the rest) that passes the upload's checks:
+    ONNX-shaped (an ir_version and a graph field of patterned bytes; the web walks only the top-level fields)."""
+    body = bytes(range(256)) * (size_mib * MIB // 256)
+    length, varint = len(body), bytearray()
+    while True:
+        varint.append((length & 0x7F) | (0x80 if length > 0x7F else 0))
+        length >>= 7
+        if not length:
+            break
+    return b"\x08\x07\x3a" + bytes(varint) + body
 
 
 def put(url: str, data: bytes) -> int:
