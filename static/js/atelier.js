@@ -107,6 +107,17 @@
     } catch (error) { /* keep what is shown */ }
   }
 
+  // A drop zone (<div data-dropzone>) around a file input: a dropped file becomes the input's, then ``check`` runs.
+  function dropzone(drop, input, check) {
+    if (!drop) return;
+    ["dragenter", "dragover"].forEach((type) => drop.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("dragging"); }));
+    ["dragleave", "drop"].forEach((type) => drop.addEventListener(type, () => drop.classList.remove("dragging")));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      if (event.dataTransfer.files.length) { input.files = event.dataTransfer.files; check(); }
+    });
+  }
+
   // One-request upload forms (the organizer's image sets): <form data-upload-api="URL" data-max-bytes="N">
   // without data-session-api: client-side size check, progress bar, redirect.
   function oneRequestUploadForms() {
@@ -128,14 +139,7 @@
         return true;
       };
       input.addEventListener("change", check);
-      if (drop) {
-        ["dragenter", "dragover"].forEach((type) => drop.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("dragging"); }));
-        ["dragleave", "drop"].forEach((type) => drop.addEventListener(type, () => drop.classList.remove("dragging")));
-        drop.addEventListener("drop", (event) => {
-          event.preventDefault();
-          if (event.dataTransfer.files.length) { input.files = event.dataTransfer.files; check(); }
-        });
-      }
+      dropzone(drop, input, check);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         if (!input.files.length) { say("Choose a file first.", true); return; }
@@ -294,14 +298,7 @@
       };
       if (input.disabled) continue;  // the page says why no file can be accepted now
       input.addEventListener("change", check);
-      if (drop) {
-        ["dragenter", "dragover"].forEach((type) => drop.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("dragging"); }));
-        ["dragleave", "drop"].forEach((type) => drop.addEventListener(type, () => drop.classList.remove("dragging")));
-        drop.addEventListener("drop", (event) => {
-          event.preventDefault();
-          if (event.dataTransfer.files.length) { input.files = event.dataTransfer.files; check(); }
-        });
-      }
+      dropzone(drop, input, check);
 
       // Retry a network failure with growing waits; an answer (even an error) ends the retries.
       async function patiently(call) {
