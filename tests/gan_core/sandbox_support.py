@@ -41,6 +41,22 @@ def ensure_bubblewrap() -> str:
     return found
 
 
+def run_hostile_child(
+    tmp_path: Path, *arguments: str, limits: sandbox.SandboxLimits = TEST_LIMITS, read_only=()
+) -> sandbox.ChildOutcome:
+    """Run ``tests.gan_core.hostile_child`` with ``arguments`` in the sandbox, writing into ``tmp_path / "out"``."""
+    output = tmp_path / "out"
+    output.mkdir(parents=True, exist_ok=True)
+    return sandbox.run_in_sandbox(
+        module="tests.gan_core.hostile_child",
+        arguments=list(arguments),
+        read_only=list(read_only),
+        output_dir=output,
+        limits=limits,
+        extra_code_paths=[TESTS_PACKAGE],
+    )
+
+
 def write_tiny_safetensors(path: Path, *, config: dict | None = None, seed: int = 0) -> torch.nn.Module:
     """Write a random-initialised reference generator as safetensors; returns the eager module (eval mode)."""
     torch.manual_seed(seed)
