@@ -23,6 +23,12 @@ from gan_core.generators import build_generator
 
 #: A reference generator small enough to start and run in a test in a second or two.
 TINY_CONFIG = {"architecture": "transformer_net", "hyperparameters": {"channels": 4, "n_residual": 1}}
+#: One small config per reference architecture: each builds and runs in well under a second.
+SMALL_CONFIGS = [
+    {"architecture": "resnet", "hyperparameters": {"n_blocks": 6, "ngf": 4}},
+    {"architecture": "transformer_net", "hyperparameters": {"channels": 4, "n_residual": 2}},
+    {"architecture": "unet_small", "hyperparameters": {"base_channels": 4, "depth": 2}},
+]
 #: Limits for tests: 1.5 GiB (torch and onnxruntime take about 0.8 GiB), one thread.
 TEST_LIMITS = sandbox.SandboxLimits(memory_bytes=1536 * 1024**2, wall_seconds=120, threads=1, batch_size=2)
 #: The ``tests`` package folder, bound read-only so ``tests.gan_core.hostile_child`` runs inside the sandbox.
