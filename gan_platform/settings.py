@@ -119,6 +119,8 @@ INSTALLED_APPS = [
     "competitions",
     "submissions",
     "scoring",
+    "discussion",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +290,34 @@ CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
 }
 CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = {
     "task": "submissions.standings_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
+
+# --- Discussion and notifications (discussion, notifications apps; decision 0016) ----------------
+# Absolute address of the site, for the links in e-mails and webhook payloads (no request there).
+ATELIER_SITE_URL = env_str("ATELIER_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Topics and replies one user may post per hour (pages and API together).
+ATELIER_DISCUSSION_POST_LIMIT = env_int("ATELIER_DISCUSSION_POST_LIMIT", 20)
+# Webhooks: plain http and loopback receivers only in development and tests; private, link-local
+# and reserved addresses never (SSRF).
+ATELIER_WEBHOOK_ALLOW_LOOPBACK = env_bool("ATELIER_WEBHOOK_ALLOW_LOOPBACK", DEBUG)
+ATELIER_WEBHOOK_MAX_ATTEMPTS = env_int("ATELIER_WEBHOOK_MAX_ATTEMPTS", 6)
+ATELIER_WEBHOOK_RETRY_BASE_SECONDS = env_int("ATELIER_WEBHOOK_RETRY_BASE_SECONDS", 30)
+ATELIER_WEBHOOK_TIMEOUT_SECONDS = env_int("ATELIER_WEBHOOK_TIMEOUT_SECONDS", 10)
+for _name in ("ATELIER_DISCUSSION_POST_LIMIT", "ATELIER_WEBHOOK_TIMEOUT_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be at least 1.")
+if not 1 <= ATELIER_WEBHOOK_MAX_ATTEMPTS <= 20:
+    raise ImproperlyConfigured(f"ATELIER_WEBHOOK_MAX_ATTEMPTS={ATELIER_WEBHOOK_MAX_ATTEMPTS} must be from 1 to 20.")
+if not 0 <= ATELIER_WEBHOOK_RETRY_BASE_SECONDS <= 600:
+    # the longest countdown (an hour) stays far below the broker's visibility timeout
+    raise ImproperlyConfigured(
+        f"ATELIER_WEBHOOK_RETRY_BASE_SECONDS={ATELIER_WEBHOOK_RETRY_BASE_SECONDS} must be from 0 to 600."
+    )
+CELERY_TASK_ROUTES["notifications.*"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
+CELERY_BEAT_SCHEDULE["notifications-phase-events"] = {
+    "task": "notifications.phase_events_sweep",
     "schedule": 60.0,
     "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
 }

@@ -1,0 +1,40 @@
+"""Fixtures of the discussion tests: the submissions tests' competition and people, API clients."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.submissions.conftest import (  # noqa: F401 (fixtures)
+    alice,
+    alice_team,
+    bob,
+    bob_team,
+    clean_cache,
+    competition,
+    isolated_storage,
+    organizer,
+    phase,
+    sent,
+)
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)``: an API client authenticated as ``user`` (None: anonymous)."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def notify_sent(monkeypatch) -> list[tuple[str, list]]:
+    """Every task the discussion sends by name (nothing reaches a broker)."""
+    calls: list[tuple[str, list]] = []
+    monkeypatch.setattr("submissions.sending._send", lambda name, args, **options: calls.append((name, args)))
+    return calls
