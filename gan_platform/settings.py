@@ -239,7 +239,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# The queue of everything but scoring (standings, notifications, the reconciler); tests give their worker its own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("ATELIER_DEFAULT_QUEUE", "default")
 # The queue scoring tasks are sent to (tests give their worker a queue of its own); the services
 # send them through submissions.sending, which reads it at send time.
 ATELIER_GPU_QUEUE = env_str("ATELIER_GPU_QUEUE", "gpu")

@@ -17,4 +17,4 @@ ATELIER_MICROCACHE_SECONDS = 0
 # Webhook tests run their receivers on loopback over plain http; the production guard is tested
 # by turning this off.
 ATELIER_WEBHOOK_ALLOW_LOOPBACK = True
-ATELIER_WEBHOOK_RETRY_BASE_SECONDS = 0
+ATELIER_WEBHOOK_RETRY_BASE_SECONDS = env_int("ATELIER_WEBHOOK_RETRY_BASE_SECONDS", 0)  # noqa: F405

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,7 +89,9 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            state.requests.append(
+                {"path": self.path, "headers": dict(self.headers), "body": body, "at": time.monotonic()}
+            )
             status = state.statuses.pop(0) if state.statuses else 200
             answer = b"ok" if status < 300 else b"receiver is down for maintenance"
             self.send_response(status)
