@@ -20,7 +20,7 @@ from competitions.models import Competition
 from competitions.selectors import competition_get, is_organizer
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
-from notifications import selectors, services
+from notifications import selectors, services, webhooks
 from notifications.models import NotificationPreference, Webhook, WebhookDelivery
 
 
@@ -172,7 +172,7 @@ class WebhookCreateApi(APIView):
         competition = _organized_or_error(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        webhook = services.webhook_create(competition=competition, user=request.user, **serializer.validated_data)
+        webhook = webhooks.webhook_create(competition=competition, user=request.user, **serializer.validated_data)
         return Response(_webhook_data(webhook), status=status.HTTP_201_CREATED)
 
 
@@ -185,7 +185,7 @@ class WebhookDeleteApi(APIView):
     def post(self, request: Request, slug: str, webhook_id: int) -> Response:
         competition = _organized_or_error(slug=slug, user=request.user)
         webhook = _webhook_or_404(competition=competition, webhook_id=webhook_id, user=request.user)
-        services.webhook_delete(webhook=webhook, user=request.user)
+        webhooks.webhook_delete(webhook=webhook, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

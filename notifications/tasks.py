@@ -51,7 +51,7 @@ def announcement_posted(topic_id: int) -> int:
 
 @shared_task(name="notifications.webhook_deliver", bind=True, ignore_result=True, max_retries=None)
 def webhook_deliver(self, delivery_id: int) -> str:
-    from notifications.services import webhook_delivery_attempt
+    from notifications.webhooks import webhook_delivery_attempt
 
     attempt = webhook_delivery_attempt(delivery_id=int(delivery_id))
     if attempt.retry_in is not None:

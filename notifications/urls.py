@@ -6,7 +6,7 @@ app_name = "notifications"
 
 urlpatterns = [
     path("notifications/", views.notification_settings, name="settings"),
-    path("c/<slug:slug>/organize/webhooks/", views.webhooks, name="webhooks"),
+    path("c/<slug:slug>/organize/webhooks/", views.webhook_list, name="webhooks"),
     path(
         "c/<slug:slug>/organize/webhooks/<int:webhook_id>/<str:action>/",
         views.webhook_action,

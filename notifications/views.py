@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from competitions.models import Competition
 from competitions.selectors import competition_get, is_organizer
 from gan_platform.errors import ApplicationError
-from notifications import selectors, services
+from notifications import selectors, services, webhooks
 from notifications.models import NotificationPreference, Webhook
 
 LABELS = {
@@ -44,14 +44,14 @@ def _organized_or_404(request: HttpRequest, slug: str) -> Competition:
 
 
 @login_required
-def webhooks(request: HttpRequest, slug: str) -> HttpResponse:
+def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
     competition = _organized_or_404(request, slug)
     form = {"url": "", "payload_format": "json"}
     status = 200
     if request.method == "POST":
         form = {"url": request.POST.get("url", ""), "payload_format": request.POST.get("payload_format", "json")}
         try:
-            services.webhook_create(competition=competition, user=request.user, **form)
+            webhooks.webhook_create(competition=competition, user=request.user, **form)
         except ApplicationError as error:
             messages.error(request, error.message)
             status = error.status
@@ -77,9 +77,9 @@ def webhook_action(request: HttpRequest, slug: str, webhook_id: int, action: str
     if webhook is None or action not in ("delete", "rotate"):
         raise Http404("No such webhook or action.")
     if action == "delete":
-        services.webhook_delete(webhook=webhook, user=request.user)
+        webhooks.webhook_delete(webhook=webhook, user=request.user)
         messages.success(request, f"The webhook to {webhook.url} is removed, with its delivery log.")
     else:
-        services.webhook_secret_rotate(webhook=webhook, user=request.user)
+        webhooks.webhook_secret_rotate(webhook=webhook, user=request.user)
         messages.success(request, f"The webhook to {webhook.url} has a new secret; the old one no longer verifies.")
     return redirect("notifications:webhooks", slug=slug)

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from competitions.models import Phase
 from notifications.models import PhaseEvent, Webhook, WebhookDelivery
-from notifications.services import phase_events_record, retry_delay, webhook_create, webhook_delivery_attempt
+from notifications.services import phase_events_record
+from notifications.webhooks import retry_delay, webhook_create, webhook_delivery_attempt
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from notifications.models import WebhookDelivery
-from notifications.services import webhook_create
+from notifications.webhooks import webhook_create
 from submissions import sending
 from tests.support.processes import celery_worker, wait_until
 
