@@ -16,15 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def config_home(tmp_path, monkeypatch):
-    home = tmp_path / "xdg-config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    for name in ("ATELIER_URL", "ATELIER_TOKEN", "ATELIER_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
-@pytest.fixture
 def alice(transactional_db, private_root, monkeypatch):
     monkeypatch.setattr("submissions.sending._send", lambda name, args, **options: None)
     competition = competition_create_for_tests(slug="wood", style_images=0, content_images=0)

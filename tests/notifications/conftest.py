@@ -14,31 +14,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from celery import current_app
-from rest_framework.test import APIClient
 
-from tests.submissions.conftest import (  # noqa: F401 (fixtures)
+from tests.api.conftest import (  # noqa: F401 (fixtures)
     alice,
     alice_team,
     bob,
     bob_team,
     clean_cache,
+    client_for,
     competition,
     isolated_storage,
     organizer,
     phase,
     sent,
 )
-
-
-@pytest.fixture
-def client_for():
-    def make(user=None) -> APIClient:
-        client = APIClient()
-        if user is not None:
-            client.force_authenticate(user)
-        return client
-
-    return make
 
 
 @pytest.fixture
