@@ -6,7 +6,8 @@
 - ``notifications.webhook_deliver(delivery_id)``: one attempt of a webhook delivery, retried with
   exponential backoff (a countdown on the default queue, far below the broker's visibility
   timeout) until the delivery is delivered or failed; its attempts are counted in the database;
-- ``notifications.phase_events_sweep()``: phases that opened or closed (beat, 60 s).
+- ``notifications.phase_events_sweep()``: phases that opened or closed, and pending webhook
+  deliveries whose message was lost (beat, 60 s).
 
 E-mail tasks retry on a mail-server error (the event is sent once: ``EmailNotice``).
 """
@@ -62,5 +63,7 @@ def webhook_deliver(self, delivery_id: int) -> str:
 @shared_task(name="notifications.phase_events_sweep", ignore_result=True)
 def phase_events_sweep() -> int:
     from notifications.services import phase_events_record
+    from notifications.webhooks import webhook_deliveries_resume
 
+    webhook_deliveries_resume()
     return len(phase_events_record())

@@ -8,10 +8,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from competitions.models import Competition
@@ -179,3 +181,36 @@ def webhook_delivery_attempt(*, delivery_id: int) -> Attempt:
     if final:
         return Attempt(status=WebhookDelivery.Status.FAILED)
     return Attempt(status=WebhookDelivery.Status.PENDING, retry_in=retry_delay(attempts))
+
+
+#: A pending delivery whose next attempt is this late (beyond the longest countdown, an hour) lost
+#: its message (a broker restart): the sweep sends it again.
+RESUME_AFTER = timedelta(minutes=75)
+
+
+def webhook_deliveries_resume(*, now=None) -> list[int]:
+    """Send again the pending deliveries whose message was lost: never attempted for
+    ``RESUME_AFTER - 1 h``, or last attempted more than ``RESUME_AFTER`` ago. Each is touched first
+    (one conditional UPDATE), so two sweeps at once send it once."""
+    now = now or timezone.now()
+    first_due = now - (RESUME_AFTER - timedelta(hours=1))
+    stale = (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+        .filter(
+            Q(attempts=0, created_at__lt=first_due, last_attempt_at__isnull=True)
+            | Q(last_attempt_at__lt=now - RESUME_AFTER)
+        )
+        .values_list("pk", "last_attempt_at")[:500]
+    )
+    resent = []
+    for delivery_id, last_attempt_at in list(stale):
+        unchanged = Q(last_attempt_at__isnull=True) if last_attempt_at is None else Q(last_attempt_at=last_attempt_at)
+        with transaction.atomic():
+            if WebhookDelivery.objects.filter(unchanged, pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
+                last_attempt_at=now
+            ):
+                resent.append(delivery_id)
+                transaction.on_commit(
+                    lambda delivery_id=delivery_id: sending.webhook_deliver_send(delivery_id=delivery_id), robust=True
+                )
+    return resent

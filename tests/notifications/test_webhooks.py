@@ -251,3 +251,24 @@ def test_development_and_tests_accept_a_loopback_http_receiver(competition, orga
 
     with pytest.raises(ApplicationError, match="private network"):
         webhook_create(competition=competition, user=organizer, url="https://192.168.1.20/x")
+
+
+def test_a_delivery_whose_message_was_lost_is_sent_again_by_the_sweep(
+    competition, organizer, receiver, tasks_run, django_capture_on_commit_callbacks
+):
+    from notifications.webhooks import webhook_deliveries_resume
+
+    webhook = webhook_create(competition=competition, user=organizer, url=receiver.url)
+    now = timezone.now()
+    lost = WebhookDelivery.objects.create(webhook=webhook, event="phase.opened", event_key="lost", payload={"n": 1})
+    waiting = WebhookDelivery.objects.create(webhook=webhook, event="phase.opened", event_key="wait", payload={"n": 2})
+    WebhookDelivery.objects.filter(pk=lost.pk).update(attempts=2, last_attempt_at=now - timedelta(hours=2))
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(attempts=2, last_attempt_at=now - timedelta(minutes=30))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliveries_resume(now=now) == [lost.pk]
+        assert webhook_deliveries_resume(now=now) == [], "touched: not twice"
+
+    assert receiver.payloads() == [{"n": 1}]
+    lost.refresh_from_db()
+    assert (lost.status, lost.attempts) == ("delivered", 3)
