@@ -124,11 +124,16 @@ def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse
 def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
     competition = _competition_or_404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
+    body = request.POST.get("body", "")
     try:
-        reply = services.reply_create(topic=topic, user=request.user, body=request.POST.get("body", ""))
+        reply = services.reply_create(topic=topic, user=request.user, body=body)
     except ApplicationError as error:
+        # the page again with the reply as written, so nothing typed is lost
         messages.error(request, error.message)
-        return redirect("discussion:topic", slug=slug, topic_id=topic.pk)
+        context = _context(request, competition)
+        page = selectors.reply_page(topic=topic, user=request.user)
+        context.update({"topic": topic, "page": page, "reply_body": body})
+        return render(request, "discussion/topic_detail.html", context, status=error.status)
     messages.success(request, "Your reply is posted.")
     last_page = selectors.reply_page(topic=topic, user=request.user).pages
     url = reverse("discussion:topic", kwargs={"slug": slug, "topic_id": topic.pk})
