@@ -17,6 +17,7 @@ TORCH_FREE = {
     "gan_core.metrics",
     "gan_core.metrics.registry",
     "gan_core.pixels",
+    "gan_core.ratings",
     "gan_core.version",
 }
 """The gan_core modules the web side may import: torch-free by design (gan_core.formats says so)."""
