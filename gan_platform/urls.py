@@ -22,6 +22,7 @@ api_patterns = [
     path("auth/token/revoke/", TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("", include("submissions.api_urls")),
     path("", include("competitions.api_urls")),
+    path("", include("judging.api_urls")),
     # Built once per process (gan_platform/openapi_views.py).
     path("schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI and Redoc assets come from drf-spectacular-sidecar: the docs work offline.

@@ -31,7 +31,7 @@ call_command("migrate", verbosity=0)
 imported = []
 import gan_platform.urls  # noqa: F401
 imported.append("gan_platform.urls")
-for app in ("accounts", "competitions", "submissions", "scoring"):
+for app in ("accounts", "competitions", "submissions", "scoring", "judging"):
     package = importlib.import_module(app)
     for info in pkgutil.iter_modules(package.__path__):
         if info.name in {"tests", "management", "migrations"}:
