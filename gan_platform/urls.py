@@ -40,6 +40,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Submissions' pages first: "c/<slug>/submit/" must win over "c/<slug>/<section>/".
     path("", include("submissions.urls")),
+    path("", include("judging.urls")),
     path("", include("competitions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

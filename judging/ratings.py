@@ -24,6 +24,7 @@ from gan_core.metrics.registry import METRICS
 from gan_core.ratings import Votes, rank_agreement, ratings_compute, voter_weights
 from gan_core.version import __version__ as GAN_CORE_VERSION
 from judging.models import Choice, JudgingConfig, Vote
+from judging.ratings_read import HUMAN
 from submissions.models import Score, Submission
 from submissions.standings import standings_rebuild
 
@@ -31,7 +32,6 @@ __all__ = ["HUMAN", "ratings_stale_phases", "ratings_update"]
 
 logger = logging.getLogger(__name__)
 
-HUMAN = next(stored for stored, metric in METRICS.items() if metric.source == "votes")
 SCORE = {Choice.A: 1.0, Choice.B: 0.0, Choice.TIE: 0.5}
 
 
