@@ -1,4 +1,4 @@
-"""REST API of human judging (under ``/api/v1/``): get a pair, vote, the pair's images.
+"""REST API of human judging (under ``/api/v1/``): get a pair, vote, the pair's images, the votes' export.
 
 A pair is known to the voter by a random token only: its image URLs carry the token and a side
 (``content``, ``left``, ``right``), never a submission id, and answer only the voter it was served
@@ -19,10 +19,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from competitions.selectors import is_organizer
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 from judging import services
+from judging.selectors import vote_rows
 from submissions.apis import PngRenderer, _competition_or_404, _ErrorsAsJsonMixin
 from submissions.selectors import phase_resolve
 
@@ -112,3 +114,35 @@ class PairImageGetApi(_ErrorsAsJsonMixin, APIView):
         response = FileResponse(handle, content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+class VoteListApi(APIView):
+    """Every vote of a phase, for its organizers' analysis: the voter pseudonymised (a keyed hash),
+    the pair, the preview image, the choice, the side shown left, gold or not, the time."""
+
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        voter = serializers.CharField(help_text="HMAC-SHA-256 of the voter's id, keyed by the site's secret.")
+        phase = serializers.CharField()
+        submission_a = serializers.IntegerField(help_text="The pair's lower submission id.")
+        submission_b = serializers.IntegerField()
+        image = serializers.CharField(help_text="The public preview image's name.")
+        choice = serializers.ChoiceField(choices=["a", "b", "tie"])
+        shown_left = serializers.ChoiceField(choices=["a", "b"])
+        gold = serializers.BooleanField()
+        created_at = serializers.CharField()
+
+    @extend_schema(
+        operation_id="judging_vote_list",
+        parameters=[OpenApiParameter("phase", str, description="Phase slug; default: the open phase.")],
+        responses={200: OutputSerializer(many=True), **error_responses(404)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        if not is_organizer(competition=competition, user=request.user):
+            raise ApplicationError(
+                "Only the competition's organizers may export its votes.", code="not_found", status=404
+            )
+        phase = phase_resolve(competition=competition, slug=request.query_params.get("phase"))
+        return Response(self.OutputSerializer(list(vote_rows(phase=phase)), many=True).data)

@@ -17,7 +17,7 @@ import numpy as np
 from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from competitions.models import Phase
@@ -139,15 +139,18 @@ def _pair_pick(config: JudgingConfig, user: Any, ids: list[int], images: list, r
     theta = np.array([fit.get(str(pk), [0.0, prior, 0.0])[0] for pk in ids])
     variance = np.array([fit.get(str(pk), [0.0, prior, 0.0])[1] for pk in ids])
     comparisons = np.array([fit.get(str(pk), [0.0, prior, 0.0])[2] for pk in ids], dtype=np.float64)
+    votes = Vote.objects.filter(phase_id=config.phase_id, submission_a__in=ids, submission_b__in=ids)
+    pair_counts: dict[tuple[int, int], float] = {
+        (index[a], index[b]): float(count)
+        for a, b, count in votes.filter(gold__isnull=True)
+        .values("submission_a_id", "submission_b_id")
+        .annotate(count=Count("pk"))
+        .values_list("submission_a_id", "submission_b_id", "count")
+        .order_by()
+    }
     voted: dict[tuple[int, int], set[int]] = {}
-    pair_counts: dict[tuple[int, int], float] = {}
-    for a, b, image_id, voter_id in Vote.objects.filter(
-        phase_id=config.phase_id, submission_a__in=ids, submission_b__in=ids, gold__isnull=True
-    ).values_list("submission_a_id", "submission_b_id", "image_id", "voter_id"):
-        key = (index[a], index[b])
-        pair_counts[key] = pair_counts.get(key, 0.0) + 1.0
-        if voter_id == user.pk:
-            voted.setdefault(key, set()).add(image_id)
+    for a, b, image_id in votes.filter(voter=user).values_list("submission_a_id", "submission_b_id", "image_id"):
+        voted.setdefault((index[a], index[b]), set()).add(image_id)
     excluded = {key for key, seen in voted.items() if len(seen) >= len(images)}
     for _ in range(20):
         chosen = pair_choose(theta, variance, comparisons, rng=rng, excluded=excluded, pair_counts=pair_counts)

@@ -62,4 +62,15 @@ def test_anonymous_voters_are_asked_to_log_in(board, config):
 def test_the_schema_documents_the_judging_operations(db):
     schema = _client().get("/api/v1/schema/?format=json").json()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values() if "operationId" in op}
-    assert {"judging_pair_get", "judging_vote_create", "judging_pair_image_get"} <= operations
+    assert {"judging_pair_get", "judging_vote_create", "judging_pair_image_get", "judging_vote_list"} <= operations
+
+
+def test_organizers_export_the_votes_through_the_api_and_nobody_else(board, config, phase, voter, organizer):
+    client = _client(voter)
+    token = client.get("/api/v1/competitions/wood/judging/pair/").json()["token"]
+    client.post("/api/v1/competitions/wood/judging/votes/", {"token": token, "choice": "left"}, format="json")
+    rows = _client(organizer).get("/api/v1/competitions/wood/judging/votes/export/?phase=main").json()
+    assert len(rows) == 1 and rows[0]["choice"] in ("a", "b") and rows[0]["shown_left"] in ("a", "b")
+    assert rows[0]["voter"] != str(voter.pk) and len(rows[0]["voter"]) == 16
+    refused = client.get("/api/v1/competitions/wood/judging/votes/export/")
+    assert refused.status_code == 404
