@@ -16,7 +16,7 @@ from judging.ratings import HUMAN, ratings_update
 from judging.selectors import pool_get
 from submissions.leaderboards import leaderboard_get
 from submissions.models import Score
-from tests.factories import participant_join, user_create
+from tests.factories import user_create
 
 
 def test_the_pool_is_the_public_board_and_a_voter_never_sees_their_own_team(board, config, phase):
@@ -35,12 +35,9 @@ def test_the_pool_is_the_public_board_and_a_voter_never_sees_their_own_team(boar
 
 def test_left_and_right_come_in_random_order(board, config, phase, voter):
     rng = np.random.default_rng(1)
-    orders = {services.assignment_create(phase=phase, user=voter, rng=rng).left_id < 10**9 for _ in range(1)}
-    lefts = [
-        (lambda a: a.left_id < a.right_id)(services.assignment_create(phase=phase, user=voter, rng=rng))
-        for _ in range(30)
-    ]
-    assert orders and 5 < sum(lefts) < 25
+    served = [services.assignment_create(phase=phase, user=voter, rng=rng) for _ in range(30)]
+    lower_on_the_left = sum(assignment.left_id < assignment.right_id for assignment in served)
+    assert 5 < lower_on_the_left < 25
 
 
 @pytest.mark.parametrize(
@@ -207,42 +204,60 @@ def test_ratings_become_the_human_metric_on_both_splits_and_the_board_can_rank_b
 
 def test_gold_pairs_drop_careless_voters(board, config, phase, settings):
     settings.ATELIER_RATINGS_BOOTSTRAP_RESAMPLES = 0
+    first, second = list(preview_images(competition=phase.competition))
+    # a gold pair: d is plainly better than a
+    gold = GoldPair.objects.create(
+        phase=phase, image=first, submission_a=board["a"], submission_b=board["d"], answer=Choice.B
+    )
+    careful, careless = user_create("careful"), user_create("careless")
+    _vote(phase, careful, first, board["d"], board["a"], gold=gold)  # right
+    _vote(phase, careless, first, board["a"], board["d"], gold=gold)  # wrong
+    config.gold_min_answers = 1
+    config.save()
+    # the careful voter prefers b to c once; the careless one c to b twice
+    _vote(phase, careful, first, board["b"], board["c"])
+    _vote(phase, careless, first, board["c"], board["b"])
+    _vote(phase, careless, second, board["c"], board["b"])
+
+    def human():
+        ratings_update(phase_id=phase.pk)
+        return dict(Score.objects.filter(metric=HUMAN, split="public").values_list("submission_id", "value"))
+
+    dropped = human()
+    assert dropped[board["b"].pk] > dropped[board["c"].pk]
+    assert board["a"].pk not in dropped  # gold answers measure voters; they are not votes on the pair
+    config.gold_policy = JudgingConfig.GoldPolicy.OFF
+    config.save()
+    counted = human()
+    assert counted[board["b"].pk] < counted[board["c"].pk]
+
+
+def test_a_gold_pair_is_served_every_nth_pair_once_and_its_answer_is_recorded(board, config, phase, voter):
     image = preview_images(competition=phase.competition).first()
     gold = GoldPair.objects.create(
         phase=phase, image=image, submission_a=board["a"], submission_b=board["d"], answer=Choice.B
     )
-    careful, careless = user_create("careful"), user_create("careless")
-    for user, right in ((careful, True), (careless, False)):
-        for index, other in enumerate(("b", "c", "baseline")):
-            # three gold answers each (the same gold pair on other voters' rows is fine here)
-            Vote.objects.create(phase=phase, voter=user, image=image, submission_a=board["a"],
-                                submission_b=board[other] if board[other].pk > board["a"].pk else board["d"],
-                                choice=Choice.B if right else Choice.A, a_was_left=True, gold=gold) if index == 0 else None  # fmt: skip
-    config.gold_min_answers = 1
+    config.gold_every = 2
     config.save()
-    _vote(phase, careful, image, board["b"], board["c"])
-    for _ in range(1):
-        _vote(phase, careless, image, board["c"], board["b"])
-    # the careless voter's extra votes would flip b and c
-    other_image = list(preview_images(competition=phase.competition))[1]
-    _vote(phase, careless, other_image, board["c"], board["b"])
-    ratings_update(phase_id=phase.pk)
-    human = dict(Score.objects.filter(metric=HUMAN, split="public").values_list("submission_id", "value"))
-    assert human[board["b"].pk] > human[board["c"].pk]
-    config.gold_policy = JudgingConfig.GoldPolicy.OFF
-    config.save()
-    ratings_update(phase_id=phase.pk)
-    human = dict(Score.objects.filter(metric=HUMAN, split="public").values_list("submission_id", "value"))
-    assert human[board["b"].pk] < human[board["c"].pk]
+    rng = np.random.default_rng(6)
+    served = [services.assignment_create(phase=phase, user=voter, rng=rng) for _ in range(2)]
+    assert served[0].gold is None and served[1].gold == gold
+    assert {served[1].left_id, served[1].right_id} == {board["a"].pk, board["d"].pk} and served[1].image == image
+    vote = services.vote_create(
+        token=served[1].token, choice="left" if served[1].left_id == board["d"].pk else "right", user=voter
+    )
+    assert vote.gold == gold and vote.choice == Choice.B
+    later = [services.assignment_create(phase=phase, user=voter, rng=rng) for _ in range(4)]
+    assert all(assignment.gold is None for assignment in later)
 
 
-def test_voters_of_other_teams_only_see_board_outputs_even_when_ranking_by_votes(board, config, phase, competition):
+def test_when_the_board_ranks_by_votes_each_teams_newest_scored_submission_joins_the_pool(board, config, phase):
     PhaseMetric.objects.filter(phase=phase).update(is_ranking=False)
     PhaseMetric.objects.create(phase=phase, metric=HUMAN, shown=True, is_ranking=True, direction="higher", order=9)
     from submissions.standings import standings_rebuild
 
     standings_rebuild(phase_id=phase.pk)
     pool = {entry.submission_id for entry in pool_get(phase=phase)}
-    # nothing is rated yet: the baseline has no human score either, so the pool is each team's newest
-    assert board["a-worse"].pk in pool and board["a"].pk not in pool
-    participant_join(competition, user_create("zed"))
+    # nothing is rated yet, so no team is on the board: each team's newest scored submission is in
+    # the pool (team a's is its worse one), and the baseline, which is on the board unranked
+    assert pool == {board[name].pk for name in ("a-worse", "b", "c", "d", "baseline")}
