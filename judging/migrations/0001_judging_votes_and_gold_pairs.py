@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('competitions', '0003_judging_votes_and_gold_pairs'),
+        ('competitions', '0002_team_join_code'),
         ('submissions', '0002_standings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
