@@ -24,7 +24,7 @@ from gan_core.metrics.registry import METRICS
 from gan_core.ratings import Votes, rank_agreement, ratings_compute, voter_weights
 from gan_core.version import __version__ as GAN_CORE_VERSION
 from judging.models import Choice, JudgingConfig, Vote
-from judging.ratings_read import HUMAN
+from judging.selectors import HUMAN
 from submissions.models import Score, Submission
 from submissions.standings import standings_rebuild
 

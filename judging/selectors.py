@@ -18,19 +18,26 @@ from django.db.models import Max
 
 from competitions.models import Competition, Participation, Phase, PhaseMetric
 from competitions.selectors import is_organizer
+from gan_core.metrics.registry import METRICS
 from gan_platform.errors import ApplicationError
 from judging.models import JudgingConfig, Vote
 from submissions.models import Score, Standing, Submission
 
 __all__ = [
+    "HUMAN",
     "PoolEntry",
     "judging_config_get",
     "pool_get",
     "ranks_by_votes",
+    "ratings_table",
     "vote_rows",
     "voter_check",
     "voter_pseudonym",
 ]
+
+
+HUMAN = next(stored for stored, metric in METRICS.items() if metric.source == "votes")
+"""The stored name of the metric computed from votes (``human``)."""
 
 
 def judging_config_get(*, phase: Phase) -> JudgingConfig | None:
@@ -73,8 +80,6 @@ class PoolEntry:
 
 def ranks_by_votes(*, phase: Phase) -> bool:
     """Whether the phase ranks its board by a metric computed from votes (the human rating)."""
-    from gan_core.metrics.registry import METRICS
-
     ranking = PhaseMetric.objects.filter(phase=phase, is_ranking=True).values_list("metric", flat=True).first()
     return ranking is not None and ranking in METRICS and METRICS[ranking].source == "votes"
 
@@ -148,3 +153,22 @@ def vote_rows(*, phase: Phase) -> Iterator[dict[str, Any]]:
             "gold": gold is not None,
             "created_at": created_at.isoformat().replace("+00:00", "Z"),
         }
+
+
+def ratings_table(*, phase: Phase) -> list[dict[str, Any]]:
+    """Rated submissions of the phase, best first: submission, team (or baseline), points, interval."""
+    rows = (
+        Score.objects.filter(submission__phase=phase, split=Score.Split.PUBLIC, metric=HUMAN)
+        .select_related("submission__team")
+        .order_by("-value", "submission_id")
+    )
+    return [
+        {
+            "submission_id": score.submission_id,
+            "team": score.submission.team.name if score.submission.team else "Baseline",
+            "value": score.value,
+            "low": score.interval_low,
+            "high": score.interval_high,
+        }
+        for score in rows
+    ]

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 from celery import current_app
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from competitions.models import Phase
-from competitions.selectors import preview_images
+from competitions.selectors import is_organizer, preview_images
 from gan_core.ratings import pair_choose
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
@@ -34,6 +35,7 @@ __all__ = [
     "RATINGS_UPDATE",
     "assignment_create",
     "assignment_for_voter",
+    "judging_config_set",
     "ratings_request",
     "vote_create",
 ]
@@ -266,3 +268,27 @@ def ratings_request(*, phase_id: int) -> bool:
         logger.exception("could not send the ratings update of phase %s; the sweep will", phase_id)
         return False
     return True
+
+
+def judging_config_set(*, phase: Phase, actor: Any, fields: dict[str, Any], raters: list[Any]) -> JudgingConfig:
+    """Set the judging rules of ``phase`` (created on first use) and its rater group to ``raters``.
+
+    Raises:
+        ApplicationError: ``not_found`` (404) unless ``actor`` organises the competition;
+            ``validation_error`` naming a field whose value the model refuses.
+    """
+    if not is_organizer(competition=phase.competition, user=actor):
+        raise ApplicationError("No competition that you organise.", code="not_found", status=404)
+    with transaction.atomic():
+        config = JudgingConfig.objects.select_for_update().filter(phase=phase).first() or JudgingConfig(phase=phase)
+        for name, value in fields.items():
+            setattr(config, name, value)
+        try:
+            config.full_clean()
+        except ValidationError as error:
+            fields_wrong = error.message_dict
+            text = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields_wrong.items())
+            raise ApplicationError(text, code="validation_error", extra={"fields": fields_wrong}) from None
+        config.save()
+        config.raters.set(raters)
+    return config

@@ -21,8 +21,8 @@ from competitions.selectors import competition_get, is_organizer
 from gan_core.metrics.registry import METRICS
 from gan_platform.errors import ApplicationError
 from judging.models import JudgingConfig
-from judging.ratings_read import ratings_table
-from judging.selectors import EXPORT_FIELDS, judging_config_get, vote_rows, voter_check
+from judging.selectors import EXPORT_FIELDS, judging_config_get, ratings_table, vote_rows, voter_check
+from judging.services import judging_config_set
 from submissions.selectors import phase_resolve
 
 
@@ -63,6 +63,18 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+JUDGING_FIELDS = [
+    "enabled",
+    "voters",
+    "votes_per_hour",
+    "votes_per_day",
+    "gold_every",
+    "gold_policy",
+    "gold_min_answers",
+    "gold_min_accuracy",
+]
+
+
 class JudgingConfigForm(forms.ModelForm):
     raters = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(),
@@ -76,17 +88,7 @@ class JudgingConfigForm(forms.ModelForm):
 
     class Meta:
         model = JudgingConfig
-        fields = [
-            "enabled",
-            "voters",
-            "raters",
-            "votes_per_hour",
-            "votes_per_day",
-            "gold_every",
-            "gold_policy",
-            "gold_min_answers",
-            "gold_min_accuracy",
-        ]
+        fields = [*JUDGING_FIELDS, "raters"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -120,11 +122,16 @@ def _organized_or_404(request: HttpRequest, slug: str) -> Competition:
 def organizer_judging(request: HttpRequest, slug: str) -> HttpResponse:
     competition = _organized_or_404(request, slug)
     phase = _phase(request, competition)
-    config, _ = JudgingConfig.objects.get_or_create(phase=phase)
+    config = judging_config_get(phase=phase) or JudgingConfig(phase=phase)
     form = JudgingConfigForm(request.POST or None, instance=config)
     if request.method == "POST" and form.is_valid():
-        saved = form.save()
-        saved.raters.add(*form.cleaned_data["rater_usernames"])
+        fields = {name: form.cleaned_data[name] for name in JUDGING_FIELDS}
+        judging_config_set(
+            phase=phase,
+            actor=request.user,
+            fields=fields,
+            raters=[*form.cleaned_data["raters"], *form.cleaned_data["rater_usernames"]],
+        )
         messages.success(request, f"Judging of {phase.name} saved.")
         return redirect(f"{reverse('judging:organizer', args=[slug])}?phase={phase.slug}")
     agreement = [
@@ -142,7 +149,7 @@ def organizer_judging(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "ratings": ratings_table(phase=phase),
             "agreement": agreement,
-            "votes": config.phase.votes.count(),
+            "votes": phase.votes.count(),
         },
     )
 

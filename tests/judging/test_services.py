@@ -261,3 +261,17 @@ def test_when_the_board_ranks_by_votes_each_teams_newest_scored_submission_joins
     # nothing is rated yet, so no team is on the board: each team's newest scored submission is in
     # the pool (team a's is its worse one), and the baseline, which is on the board unranked
     assert pool == {board[name].pk for name in ("a-worse", "b", "c", "d", "baseline")}
+
+
+def test_only_organizers_set_the_rules_and_bad_values_are_named(phase, organizer, voter):
+    config = services.judging_config_set(
+        phase=phase, actor=organizer, fields={"enabled": True, "voters": "raters"}, raters=[voter]
+    )
+    assert config.enabled and list(config.raters.all()) == [voter]
+    with pytest.raises(ApplicationError) as raised:
+        services.judging_config_set(phase=phase, actor=organizer, fields={"voters": "everyone"}, raters=[])
+    assert raised.value.code == "validation_error" and "voters" in raised.value.message
+    with pytest.raises(ApplicationError) as raised:
+        services.judging_config_set(phase=phase, actor=voter, fields={"enabled": False}, raters=[])
+    assert raised.value.code == "not_found"
+    assert JudgingConfig.objects.get(phase=phase).enabled
