@@ -150,8 +150,16 @@ def _pair_pick(config: JudgingConfig, user: Any, ids: list[int], images: list, r
         .values_list("submission_a_id", "submission_b_id", "count")
         .order_by()
     }
+    # what the voter voted on, and what they hold unanswered (the page preloads the next pair
+    # before the current one is voted on: both must differ)
     voted: dict[tuple[int, int], set[int]] = {}
     for a, b, image_id in votes.filter(voter=user).values_list("submission_a_id", "submission_b_id", "image_id"):
+        voted.setdefault((index[a], index[b]), set()).add(image_id)
+    held = Assignment.objects.filter(
+        phase_id=config.phase_id, voter=user, expires_at__gt=timezone.now(), left__in=ids, right__in=ids
+    ).values_list("left_id", "right_id", "image_id")
+    for left, right, image_id in held:
+        a, b = sorted((left, right))
         voted.setdefault((index[a], index[b]), set()).add(image_id)
     excluded = {key for key, seen in voted.items() if len(seen) >= len(images)}
     for _ in range(20):

@@ -13,7 +13,6 @@
   let current = null;
   let next = null;
   let votes = 0;
-  let busy = false;
 
   function say(text) { status.textContent = text; }
   function enable(on) { for (const button of buttons) button.disabled = !on; }
@@ -62,30 +61,33 @@
     }
   }
 
+  // One vote per pair shown: the pair is taken before the request, so a second click or key
+  // does nothing until the next pair is on the screen.
   async function vote(choice) {
-    if (!current || busy) return;
-    busy = true;
-    const token = current.token;
+    const pair = current;
+    if (!pair) return;
+    current = null;
     enable(false);
     say("Saving…");
-    try {
-      const response = await fetch(root.dataset.voteUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-        body: JSON.stringify({ token: token, choice: choice }),
-      });
-      if (!response.ok) {
-        say(await errorText(response));
-        if (response.status === 429) { busy = false; return; }
-      } else {
-        votes += 1;
-        counter.textContent = String(votes);
-      }
-      await advance();
-    } finally {
-      busy = false;
+    const response = await fetch(root.dataset.voteUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ token: pair.token, choice: choice }),
+    }).catch(() => null);
+    if (response === null || response.status === 429) {
+      // not recorded: keep the pair on the screen, say why
+      say(response === null ? "Could not reach the server; try again." : await errorText(response));
+      current = pair;
+      enable(true);
+      return;
     }
+    if (response.ok) {
+      votes += 1;
+      counter.textContent = String(votes);
+    }
+    await advance();
+    if (!response.ok) say(await errorText(response));
   }
 
   for (const button of buttons) button.addEventListener("click", () => vote(button.dataset.choice));

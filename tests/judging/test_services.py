@@ -25,19 +25,24 @@ def test_the_pool_is_the_public_board_and_a_voter_never_sees_their_own_team(boar
     assert board["a-worse"].pk not in pool
     rng = np.random.default_rng(0)
     seen = set()
-    for _ in range(40):
-        assignment = services.assignment_create(phase=phase, user=board["user-a"], rng=rng)
-        seen |= {assignment.left_id, assignment.right_id}
-        assert assignment.image.is_preview and assignment.image.split == "public"
+    served = 0
+    with pytest.raises(ApplicationError) as raised:
+        while True:
+            assignment = services.assignment_create(phase=phase, user=board["user-a"], rng=rng)
+            seen |= {assignment.left_id, assignment.right_id}
+            assert assignment.image.is_preview and assignment.image.split == "public"
+            services.vote_create(token=assignment.token, choice="equal", user=board["user-a"])
+            served += 1
+    assert raised.value.code == "no_pair" and served == 6 * 2  # 4 others: 6 pairs, 2 images each
     assert board["a"].pk not in seen and board["a-worse"].pk not in seen
     assert seen == {board[name].pk for name in ("b", "c", "d", "baseline")}
 
 
 def test_left_and_right_come_in_random_order(board, config, phase, voter):
     rng = np.random.default_rng(1)
-    served = [services.assignment_create(phase=phase, user=voter, rng=rng) for _ in range(30)]
+    served = [services.assignment_create(phase=phase, user=voter, rng=rng) for _ in range(20)]
     lower_on_the_left = sum(assignment.left_id < assignment.right_id for assignment in served)
-    assert 5 < lower_on_the_left < 25
+    assert 3 < lower_on_the_left < 17
 
 
 @pytest.mark.parametrize(
@@ -275,3 +280,14 @@ def test_only_organizers_set_the_rules_and_bad_values_are_named(phase, organizer
         services.judging_config_set(phase=phase, actor=voter, fields={"enabled": False}, raters=[])
     assert raised.value.code == "not_found"
     assert JudgingConfig.objects.get(phase=phase).enabled
+
+
+def test_a_pair_held_unanswered_is_not_served_again(board, config, phase, voter):
+    # 5 submissions on the board: 10 pairs x 2 images; holding them all leaves nothing to serve
+    rng = np.random.default_rng(7)
+    held = [services.assignment_create(phase=phase, user=voter, rng=rng) for _ in range(20)]
+    keys = {(min(a.left_id, a.right_id), max(a.left_id, a.right_id), a.image_id) for a in held}
+    assert len(keys) == 20
+    with pytest.raises(ApplicationError) as raised:
+        services.assignment_create(phase=phase, user=voter, rng=rng)
+    assert raised.value.code == "no_pair"
