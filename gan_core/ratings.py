@@ -127,11 +127,10 @@ def _gradient_hessian(theta, votes: Votes, weight, alpha):
     gradient = np.bincount(votes.first, weights=g, minlength=n) - np.bincount(votes.second, weights=g, minlength=n)
     gradient += 2.0 * alpha * theta
     h = weight * p * (1.0 - p)
-    hessian = np.zeros((n, n))
-    np.add.at(hessian, (votes.first, votes.second), -h)
-    np.add.at(hessian, (votes.second, votes.first), -h)
-    diagonal = np.bincount(votes.first, weights=h, minlength=n) + np.bincount(votes.second, weights=h, minlength=n)
-    hessian[np.diag_indices(n)] += diagonal + 2.0 * alpha
+    off = np.bincount(votes.first * n + votes.second, weights=h, minlength=n * n).reshape(n, n)
+    off += off.T
+    hessian = -off
+    hessian[np.diag_indices(n)] = off.sum(axis=1) + 2.0 * alpha
     return gradient, hessian
 
 
