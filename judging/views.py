@@ -44,11 +44,11 @@ def _phase(request: HttpRequest, competition: Competition) -> Phase:
 def vote(request: HttpRequest, slug: str) -> HttpResponse:
     competition = _competition_or_404(request, slug)
     phase = _phase(request, competition)
-    refusal = None
+    refusal, status = None, 200
     try:
         voter_check(config=judging_config_get(phase=phase), user=request.user)
     except ApplicationError as error:
-        refusal = error.message
+        refusal, status = error.message, error.status
     return render(
         request,
         "judging/vote.html",
@@ -59,7 +59,7 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
             "active": "vote",
             "organizer": is_organizer(competition=competition, user=request.user),
         },
-        status=403 if refusal else 200,
+        status=status,
     )
 
 

@@ -98,3 +98,8 @@ def test_the_export_lists_every_vote_with_the_voter_pseudonymised(board, config,
     assert [row["voter"] for row in as_json] == [row["voter"] for row in rows] and as_json[0]["gold"] is False
     assert _client(voter).get("/c/wood/organize/judging/votes.csv").status_code == 404
     assert JudgingConfig.objects.count() == 1
+
+
+def test_the_vote_page_of_a_phase_without_judging_says_so(board, phase, voter):
+    page = _client(voter).get("/c/wood/vote/")
+    assert page.status_code == 404 and b"This phase does not collect votes." in page.content
