@@ -23,6 +23,8 @@ api_patterns = [
     path("", include("submissions.api_urls")),
     path("", include("competitions.api_urls")),
     path("", include("judging.api_urls")),
+    path("", include("discussion.api_urls")),
+    path("", include("notifications.api_urls")),
     # Built once per process (gan_platform/openapi_views.py).
     path("schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI and Redoc assets come from drf-spectacular-sidecar: the docs work offline.
@@ -41,6 +43,8 @@ urlpatterns = [
     # Submissions' pages first: "c/<slug>/submit/" must win over "c/<slug>/<section>/".
     path("", include("submissions.urls")),
     path("", include("judging.urls")),
+    path("", include("discussion.urls")),
+    path("", include("notifications.urls")),
     path("", include("competitions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
