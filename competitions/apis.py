@@ -142,7 +142,7 @@ class MetricListApi(APIView):
                 "networks": sorted(metric.networks),
                 "style": metric.style,
                 "paired": metric.paired,
-                "measured_by_run": not metric.core,
+                "measured_by_run": metric.source == "run",
             }
             for stored, metric in METRIC_REGISTRY.items()
         ]

@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "competitions",
     "submissions",
     "scoring",
+    "judging",
     "discussion",
     "notifications",
 ]
@@ -291,6 +292,18 @@ CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
 }
 CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = {
     "task": "submissions.standings_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
+
+# --- Human judging (judging app, decision 0017) ------------------------------------
+# A vote asks for a ratings refit at most once per this many seconds per phase; the sweep (60 s)
+# fits what arrived meanwhile. Ratings are never fitted in a request.
+ATELIER_RATINGS_DEBOUNCE_SECONDS = env_int("ATELIER_RATINGS_DEBOUNCE_SECONDS", 30)
+# Bootstrap resamples over voters behind every human rating's interval (0: no intervals).
+ATELIER_RATINGS_BOOTSTRAP_RESAMPLES = env_int("ATELIER_RATINGS_BOOTSTRAP_RESAMPLES", 200)
+CELERY_BEAT_SCHEDULE["judging-ratings-sweep"] = {
+    "task": "judging.ratings_sweep",
     "schedule": 60.0,
     "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
 }
