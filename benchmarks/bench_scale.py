@@ -7,9 +7,7 @@ configured broker. Each round has its own queue and its own fresh backlog, sent 
 worker of the round said it was ready; a round lasts from that send to the last submission's
 ``finished_at``. Printed side by side: submissions per hour of each round, the ratio (target on 2
 cores: >= 1.7x), and the checks: none lost (all scored), none scored twice (one attempt each, one
-score set each). The load average is printed before and after: run it on a quiet machine. "cores" is
-the CPU time the round's workers (and their sandboxes) used divided by the round's wall time,
-worker start-up included: what the machine gave them.
+score set each). The load average is printed before and after: run it on a quiet machine.
 
 It runs in a database of its own (SQLite under var/bench/scale/, or PostgreSQL ``<name>_bench_scale``
 when ``DATABASE_URL`` points at one) and, without ``REDIS_URL``, the filesystem broker there; a
@@ -22,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -112,12 +109,6 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
-def children_cpu_seconds() -> float:
-    """CPU seconds (user + system) of the worker processes waited for so far, their children included."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def make_backlog(arena: dict, count: int, seed: int) -> list[int]:
     from tests.scoring.conftest import checkpoint_bytes, submission_row
 
@@ -138,7 +129,6 @@ def run_round(arena: dict, workers: int, count: int, seed: int, timeout: float) 
     queue = f"bench-scale-{uuid.uuid4().hex[:8]}"
     settings.ATELIER_GPU_QUEUE = queue
     backlog = make_backlog(arena, count, seed)
-    cpu_before = children_cpu_seconds()
     started = [start_worker(queue, index) for index in range(workers)]
     processes = [process for process, _ in started]
     try:
@@ -154,7 +144,6 @@ def run_round(arena: dict, workers: int, count: int, seed: int, timeout: float) 
             time.sleep(0.5)
     finally:
         stop(processes)
-    cpu = children_cpu_seconds() - cpu_before
     rows = list(Submission.objects.filter(pk__in=backlog))
     scored = [row for row in rows if row.state == Submission.State.SCORED]
     expected_scores = 2 * len(METRICS)
@@ -169,7 +158,6 @@ def run_round(arena: dict, workers: int, count: int, seed: int, timeout: float) 
         "lost": count - len(scored),
         "twice": sum(1 for row in rows if row.attempts != 1 or score_counts[row.pk] != expected_scores),
         "hosts": len({row.worker for row in scored}),
-        "cores": cpu / seconds if seconds == seconds else 0.0,
         "failures": sorted({f"{row.state}:{row.failure_code}" for row in rows if row.state != Submission.State.SCORED}),
     }
 
@@ -209,7 +197,7 @@ def main() -> int:
         ratio = result["per_hour"] / base
         print(
             f"{result['workers']:>7} {result['seconds']:>8.1f} {result['per_hour']:>10.1f} {ratio:>5.2f}x "
-            f"{result['lost']:>5} {result['twice']:>6} {result['hosts']:>12} {result['cores']:>6.2f}"
+            f"{result['lost']:>5} {result['twice']:>6} {result['hosts']:>12}"
         )
     print(f"load average after {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min)")
     problems = [result for result in results if result["lost"] or result["twice"]]
