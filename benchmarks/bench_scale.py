@@ -54,14 +54,9 @@ def configure() -> str:
         os.environ[name] = value
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
-        base, _, name = url.rpartition("/")
-        bench = f"{name or 'atelier'}_bench_scale"
-        import psycopg
+        from benchmarks.scratch_database import postgres_scratch
 
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{bench}"')
-            connection.execute(f'CREATE DATABASE "{bench}"')
-        os.environ["DATABASE_URL"] = f"{base}/{bench}"
+        os.environ["DATABASE_URL"], bench = postgres_scratch(url, "bench_scale")
         label = f"PostgreSQL ({bench})"
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{FOLDER / 'db.sqlite3'}"

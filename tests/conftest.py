@@ -72,6 +72,16 @@ def s3_bucket(s3_server) -> str:
 
 
 @pytest.fixture
+def private_bucket(settings, s3_server, s3_bucket) -> dict:
+    """This process's private storage in a new bucket under ``private/`` (ask for it before fixtures
+    that store files, such as a competition's image sets); worker processes get the same bucket from
+    ``s3_environment(endpoint, name)``. Yields ``{"endpoint", "name", "prefix"}``."""
+    prefix = "private"
+    settings.STORAGES = {**settings.STORAGES, "private": private_storage_settings(s3_server, s3_bucket, prefix)}
+    return {"endpoint": s3_server, "name": s3_bucket, "prefix": prefix}
+
+
+@pytest.fixture
 def private_root(settings, tmp_path) -> Path | BucketFolder:
     """Private storage of this test alone, so file assertions see only its files: a folder under the
     test's temporary folder, or in the object-storage pass a prefix of the bucket (read through

@@ -23,22 +23,14 @@ from tests.scoring.conftest import SCORED_METRICS, checkpoint_bytes
 from tests.scoring.helpers import WORKER_ENVIRONMENT, score_keys
 from tests.support import processes
 from tests.support.hosts import hosts, netns_unavailable_reason, url_via
-from tests.support.object_storage import private_storage_settings, s3_environment
+from tests.support.object_storage import s3_environment
 from tests.support.processes import celery_worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-PREFIX = "private"
 EXPECTED_SCORES = sorted((split, metric) for split in ("public", "private") for metric in SCORED_METRICS)
 #: Short leases, so the killed host's claim expires within seconds.
 HOST_ENVIRONMENT = {**WORKER_ENVIRONMENT, "ATELIER_LEASE_SECONDS": "6", "ATELIER_HEARTBEAT_SECONDS": "2"}
-
-
-@pytest.fixture
-def bucket(settings, s3_server, s3_bucket) -> dict:
-    """The web side's private storage in a new bucket, before the competition is made."""
-    settings.STORAGES = {**settings.STORAGES, "private": private_storage_settings(s3_server, s3_bucket, PREFIX)}
-    return {"endpoint": s3_server, "name": s3_bucket}
 
 
 def host_environment(host, *, queue: str, bucket: dict, isolated: bool) -> dict[str, str]:
@@ -50,7 +42,7 @@ def host_environment(host, *, queue: str, bucket: dict, isolated: bool) -> dict[
     environment = {
         **HOST_ENVIRONMENT,
         **host.environment(),
-        **s3_environment(endpoint, bucket["name"], PREFIX),
+        **s3_environment(endpoint, bucket["name"], bucket["prefix"]),
         "ATELIER_GPU_QUEUE": queue,
         "DATABASE_URL": database,
     }
@@ -62,7 +54,7 @@ def host_environment(host, *, queue: str, bucket: dict, isolated: bool) -> dict[
 
 
 def test_a_host_killed_mid_run_leaves_its_submission_to_the_other_host_which_scores_it_once(
-    bucket, arena, make_submission, monkeypatch, tmp_path
+    private_bucket, arena, make_submission, monkeypatch, tmp_path
 ):
     queue = f"test-gpu-{uuid.uuid4().hex[:10]}"
     monkeypatch.setattr(settings, "ATELIER_GPU_QUEUE", queue)
@@ -73,7 +65,7 @@ def test_a_host_killed_mid_run_leaves_its_submission_to_the_other_host_which_sco
     web_var = settings.VAR_DIR
     sentinel = web_var / f"web-only-{uuid.uuid4().hex[:8]}"
     sentinel.write_text("the web's var/")
-    ports = [urlsplit(bucket["endpoint"]).port, int(connection.settings_dict.get("PORT") or 5432)]
+    ports = [urlsplit(private_bucket["endpoint"]).port, int(connection.settings_dict.get("PORT") or 5432)]
     if settings.REDIS_URL:
         ports.append(urlsplit(settings.REDIS_URL).port or 6379)
     submission = make_submission(checkpoint_bytes(seed=21))
@@ -95,7 +87,7 @@ def test_a_host_killed_mid_run_leaves_its_submission_to_the_other_host_which_sco
                             queues=[queue],
                             command_prefix=host.command_prefix(),
                             hostname=f"host-{host.name}-{uuid.uuid4().hex[:6]}@%h",
-                            **host_environment(host, queue=queue, bucket=bucket, isolated=isolated),
+                            **host_environment(host, queue=queue, bucket=private_bucket, isolated=isolated),
                         )
                     )
                 # when the submission is sent and one host starts generating it

@@ -22,7 +22,6 @@ from tests.scoring.helpers import WORKER_ENVIRONMENT, score_keys, wait_until_fin
 from tests.support.object_storage import (
     anonymous_get_status,
     object_keys,
-    private_storage_settings,
     public_grants,
     s3_client,
     s3_environment,
@@ -31,34 +30,24 @@ from tests.support.processes import celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-PREFIX = "private"
-
-
-@pytest.fixture
-def bucket(settings, s3_server, s3_bucket) -> dict:
-    """This process's private storage in a new bucket (asked for before the competition is made, so its
-    image sets go there too)."""
-    settings.STORAGES = {**settings.STORAGES, "private": private_storage_settings(s3_server, s3_bucket, PREFIX)}
-    return {"endpoint": s3_server, "name": s3_bucket}
-
 
 def test_a_worker_scores_from_the_bucket_alone_and_no_private_object_has_a_url(
-    bucket, arena, make_submission, monkeypatch, tmp_path
+    private_bucket, arena, make_submission, monkeypatch, tmp_path
 ):
-    endpoint, name = bucket["endpoint"], bucket["name"]
+    endpoint, name, prefix = private_bucket["endpoint"], private_bucket["name"], private_bucket["prefix"]
     queue = f"test-gpu-{uuid.uuid4().hex[:10]}"
     monkeypatch.setattr(settings, "ATELIER_GPU_QUEUE", queue)
     # given a submission and the competition's image sets stored in the bucket only
     submission = make_submission(checkpoint_bytes(seed=11))
     stored = set(object_keys(endpoint, name))
-    assert f"{PREFIX}/{submission.file.name}" in stored
+    assert f"{prefix}/{submission.file.name}" in stored
     hidden = arena["competition"].image_sets.get(kind="content").images.filter(is_preview=False)
-    assert hidden.exists() and all(f"{PREFIX}/{image.file.name}" in stored for image in hidden)
+    assert hidden.exists() and all(f"{prefix}/{image.file.name}" in stored for image in hidden)
 
     # when a worker with an empty cache of its own and only the bucket's address scores it
     environment = {
         **WORKER_ENVIRONMENT,
-        **s3_environment(endpoint, name, PREFIX),
+        **s3_environment(endpoint, name, prefix),
         "ATELIER_GPU_QUEUE": queue,
         "ATELIER_WORKER_CACHE_DIR": str(tmp_path / "worker-cache"),
     }
@@ -75,11 +64,11 @@ def test_a_worker_scores_from_the_bucket_alone_and_no_private_object_has_a_url(
     # and the bucket now also holds the preview outputs and the style set's reference statistics
     stored = set(object_keys(endpoint, name))
     previews = arena["competition"].image_sets.get(kind="content").images.filter(is_preview=True)
-    outputs = [f"{PREFIX}/{done.preview_output_name(image.name)}" for image in previews]
+    outputs = [f"{prefix}/{done.preview_output_name(image.name)}" for image in previews]
     assert outputs and all(key in stored for key in outputs), sorted(stored)
     statistics = ReferenceStats.objects.filter(image_set__competition=arena["competition"])
-    assert statistics.exists() and all(f"{PREFIX}/{row.file.name}" in stored for row in statistics)
-    assert all(key.startswith(f"{PREFIX}/") for key in stored), "nothing outside the private prefix"
+    assert statistics.exists() and all(f"{prefix}/{row.file.name}" in stored for row in statistics)
+    assert all(key.startswith(f"{prefix}/") for key in stored), "nothing outside the private prefix"
 
     # and no object is public: no grant to all or to authenticated users, and an unsigned GET is refused
     assert {key: public_grants(endpoint, name, key) for key in stored if public_grants(endpoint, name, key)} == {}
@@ -105,6 +94,6 @@ def test_a_worker_scores_from_the_bucket_alone_and_no_private_object_has_a_url(
     assert rows and all(row["output_url"] and row["output_url"].startswith("http://testserver/api/v1/") for row in rows)
     image = client.get(rows[0]["output_url"])
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
-    key = f"{PREFIX}/{done.preview_output_name(rows[0]['image'] + '.png')}"
+    key = f"{prefix}/{done.preview_output_name(rows[0]['image'] + '.png')}"
     assert b"".join(image.streaming_content) == s3_client(endpoint).get_object(Bucket=name, Key=key)["Body"].read()
     assert "Location" not in image, "outputs are streamed, never redirected to the storage"
