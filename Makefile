@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings bench-web bench-votes bench-uploads clean
+.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings bench-web bench-votes bench-scale bench-uploads clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Atelier needs Python 3.11, found " + sys.version.split()[0]'
@@ -60,6 +60,9 @@ bench-web: $(VENV)/.dev-installed
 
 bench-votes: $(VENV)/.dev-installed
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) benchmarks/bench_votes.py $(BENCH_ARGS)
+
+bench-scale: $(VENV)/.dev-installed
+	$(PY) benchmarks/bench_scale.py $(BENCH_ARGS)
 
 bench-uploads: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_uploads.py $(BENCH_ARGS)

@@ -36,14 +36,9 @@ def configure() -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gan_platform.settings")
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
-        base, _, name = url.rpartition("/")
-        bench = f"{name or 'atelier'}_bench"
-        import psycopg
+        from benchmarks.scratch_database import postgres_scratch
 
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{bench}"')
-            connection.execute(f'CREATE DATABASE "{bench}"')
-        os.environ["DATABASE_URL"] = f"{base}/{bench}"
+        os.environ["DATABASE_URL"], bench = postgres_scratch(url, "bench")
         label = f"PostgreSQL ({bench})"
     else:
         folder = ROOT / "var" / "bench"

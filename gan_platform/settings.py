@@ -220,8 +220,12 @@ if ATELIER_BROKER_VISIBILITY_TIMEOUT < 2 * ATELIER_TASK_HARD_TIME_LIMIT:
         f"ATELIER_TASK_HARD_TIME_LIMIT={ATELIER_TASK_HARD_TIME_LIMIT}, or Redis re-delivers running tasks."
     )
 
-CELERY_BROKER_DIR = VAR_DIR / "broker"
+# The filesystem broker's folder; workers on other machines that use it need it shared (Redis is the
+# broker for several machines; this is for tests and a single machine).
+CELERY_BROKER_DIR = Path(env_str("ATELIER_BROKER_DIR", str(VAR_DIR / "broker"))).resolve()
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _folder in ("queue", "processed", "control"):
+        (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),

@@ -5,6 +5,28 @@ processes a test starts inherit it. Tests that check the production settings the
 their process with ``gan_platform.settings``.
 """
 
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+# ATELIER_TEST_STORAGE=s3: private files in a bucket of the S3-protocol server that
+# ATELIER_TEST_S3_ENDPOINT names (.ci/run starts moto_server for it). Set in the environment, before
+# the settings are read, so the worker processes that tests start inherit it.
+if os.environ.get("ATELIER_TEST_STORAGE", "local") == "s3":
+    _endpoint = os.environ.get("ATELIER_TEST_S3_ENDPOINT", "").strip()
+    if not _endpoint:
+        raise ImproperlyConfigured(
+            "ATELIER_TEST_STORAGE=s3 needs an S3-protocol server: start one with "
+            "`.venv/bin/moto_server -H 127.0.0.1 -p 5010` and set ATELIER_TEST_S3_ENDPOINT=http://127.0.0.1:5010."
+        )
+    os.environ.setdefault("ATELIER_S3_BUCKET", "atelier-test")
+    os.environ.setdefault("ATELIER_S3_ENDPOINT_URL", _endpoint)
+    os.environ.setdefault("ATELIER_S3_ACCESS_KEY_ID", "atelier-test")
+    os.environ.setdefault("ATELIER_S3_SECRET_ACCESS_KEY", "atelier-test-secret")
+    os.environ.setdefault("ATELIER_S3_REGION", "us-east-1")
+elif os.environ.get("ATELIER_TEST_STORAGE", "local") != "local":
+    raise ImproperlyConfigured("ATELIER_TEST_STORAGE is `local` (the default) or `s3`.")
+
 from gan_platform.settings import *  # noqa: F403
 
 # Test users are made with passwords: hash them cheaply (PBKDF2 costs about a second here).

@@ -22,7 +22,7 @@ def run(script: str, *argv: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
@@ -53,3 +53,15 @@ def test_bench_standings_prints_the_rebuild_and_the_reads():
     out = run("bench_standings.py", "--teams", "10", "--submissions", "2", "--repeat", "1")
     assert re.search(r"standings_rebuild \(whole phase\)\s+[\d.]+\s+[\d.]+\s+20 rows", out), out
     assert re.search(r"read: first page \(cached\)\s+[\d.]+\s+[\d.]+\s+\d+\s+page 1/1", out), out
+
+
+def test_bench_scale_scores_a_backlog_with_one_then_two_workers_and_prints_the_ratio():
+    out = run("bench_scale.py", "--submissions", "1", "--workers", "1,2", "--timeout", "240")
+    rows = {
+        int(match[0]): match
+        for match in re.findall(r"^\s+(\d)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+(\d+)\s+(\d+)", out, re.M)
+    }
+    assert sorted(rows) == [1, 2], out
+    assert all(row[4] == "0" and row[5] == "0" for row in rows.values()), f"lost or scored twice:\n{out}"
+    assert float(rows[1][2]) > 0 and float(rows[2][2]) > 0, out
+    assert re.search(r"ratio 2 : 1 workers = [\d.]+x", out) and "load average before" in out, out

@@ -185,9 +185,10 @@ def test_the_zip_guards_apply_to_bundles(private_root, monkeypatch):
 
 
 def test_a_failure_while_writing_images_leaves_no_row_and_no_file(private_root, monkeypatch):
-    from django.core.files.storage import FileSystemStorage
+    from gan_platform.storages import private_storage
 
-    real_save = FileSystemStorage.save
+    storage_class = type(private_storage())  # local disk, or S3 in the object-storage pass
+    real_save = storage_class.save
     calls = {"count": 0}
 
     def failing_save(self, name, content, max_length=None):
@@ -196,7 +197,7 @@ def test_a_failure_while_writing_images_leaves_no_row_and_no_file(private_root, 
             raise OSError("disk full")
         return real_save(self, name, content, max_length=max_length)
 
-    monkeypatch.setattr(FileSystemStorage, "save", failing_save)
+    monkeypatch.setattr(storage_class, "save", failing_save)
 
     with pytest.raises(OSError, match="disk full"):
         bundle_import(bundle())

@@ -87,7 +87,7 @@ def test_images_are_stored_as_rgb_png_whatever_they_came_as(competition, private
 
     images = {image.name: image for image in image_set.images.all()}
     assert sorted(images) == ["alpha.png", "grey.png"]
-    with Image.open(private_root / images["alpha.png"].file.name) as stored:
+    with Image.open(io.BytesIO((private_root / images["alpha.png"].file.name).read_bytes())) as stored:
         assert (stored.format, stored.mode, stored.getpixel((0, 0))) == ("PNG", "RGB", (10, 20, 30))
     assert (images["grey.png"].width, images["grey.png"].height) == (20, 24)
 
@@ -150,9 +150,10 @@ def test_a_failed_upload_changes_nothing_and_leaves_no_file(competition, private
     before_hash = image_set.content_hash
 
     # given a storage that fails on the third file of a valid upload
-    from django.core.files.storage import FileSystemStorage
+    from gan_platform.storages import private_storage
 
-    real_save = FileSystemStorage.save
+    storage_class = type(private_storage())  # local disk, or S3 in the object-storage pass
+    real_save = storage_class.save
     calls = {"count": 0}
 
     def failing_save(self, name, content, max_length=None):
@@ -161,7 +162,7 @@ def test_a_failed_upload_changes_nothing_and_leaves_no_file(competition, private
             raise OSError("disk full")
         return real_save(self, name, content, max_length=max_length)
 
-    monkeypatch.setattr(FileSystemStorage, "save", failing_save)
+    monkeypatch.setattr(storage_class, "save", failing_save)
 
     with pytest.raises(OSError, match="disk full"):
         replace_from_zip(competition, images_zip(5, kind="style", size=48))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from submissions.models import Submission
+from gan_platform.storages import private_storage
+from submissions.models import Submission, checkpoint_path
 from tests.factories import competition_create_for_tests, participant_join, user_create
 
 #: A tiny reference generator: TransformerNet with 8 channels and one residual block (34,275 parameters).
@@ -44,7 +45,8 @@ def submission_row(phase, team, user, data: bytes, **fields) -> Submission:
         size=len(data),
         **values,
     )
-    submission.file.save("checkpoint", ContentFile(data), save=False)
+    # through private_storage(), as the upload service writes it (a test may have swapped the storage)
+    submission.file.name = private_storage().save(checkpoint_path(submission, "checkpoint"), ContentFile(data))
     submission.save()
     return submission
 

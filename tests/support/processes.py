@@ -82,9 +82,16 @@ def child_environment(**overrides: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def celery_worker(
-    *, queues: list[str] | None = None, extra_args: list[str] | None = None, **env: str
+    *,
+    queues: list[str] | None = None,
+    extra_args: list[str] | None = None,
+    command_prefix: list[str] | None = None,
+    hostname: str | None = None,
+    **env: str,
 ) -> Iterator[dict]:
-    """Start ``celery worker`` as a real child process; yield its queue names and process.
+    """Start ``celery worker`` as a real child process; yield its queue names, process and hostname.
+
+    ``command_prefix`` runs it through another command (a network namespace: tests/support/hosts.py).
 
     Stops it with SIGTERM (then SIGKILL) on exit. The worker's log goes to a
     file whose path is in the yielded dict, and is printed when the block fails.
@@ -92,7 +99,9 @@ def celery_worker(
     queue_names = queues or [f"test-{uuid.uuid4().hex[:12]}"]
     log_path = REPO_ROOT / "var" / f"test-worker-{uuid.uuid4().hex[:8]}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    hostname = hostname or f"test-{uuid.uuid4().hex[:8]}@%h"
     command = [
+        *(command_prefix or []),
         sys.executable,
         "-m",
         "celery",
@@ -108,7 +117,7 @@ def celery_worker(
         "--loglevel",
         "INFO",
         "--hostname",
-        f"test-{uuid.uuid4().hex[:8]}@%h",
+        hostname,
         "--without-gossip",
         "--without-mingle",
         *(extra_args or []),
@@ -123,7 +132,7 @@ def celery_worker(
             start_new_session=True,
             preexec_fn=dies_with_parent(),
         )
-    info = {"queues": queue_names, "process": process, "log_path": log_path}
+    info = {"queues": queue_names, "process": process, "log_path": log_path, "hostname": hostname}
     try:
         yield info
     except BaseException:
