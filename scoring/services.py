@@ -226,20 +226,30 @@ def submission_fail(
     )
 
 
-def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail: str = "") -> str:
+def submission_release_for_retry(
+    *, submission_id: int, token: uuid.UUID, detail: str = "", code: str = "", message: str = ""
+) -> str:
     """Give a held run back after an infrastructure error (worker, storage, database, weights).
 
     Back to ``queued`` with the lease cleared and the task sent again after the commit, or, when
-    the attempts are exhausted, ``failed`` with ``infrastructure_error`` (not counted against the
-    quota). Returns ``"requeued"``, ``"failed"`` or ``"stale"`` (the token no longer held it).
+    the attempts are exhausted, ``failed`` with ``code`` (default ``infrastructure_error``; not
+    counted against the quota). ``code`` and ``message`` name the platform's failure when it is
+    known (``worker_disk_full``...): kept on the queued submission too, so the organizers see the
+    cause while it waits for its retry. Returns ``"requeued"``, ``"failed"`` or ``"stale"`` (the
+    token no longer held it).
     """
     now = timezone.now()
     with transaction.atomic():
         held = _held(submission_id, token)
         if held.filter(attempts__gte=Submission.MAX_ATTEMPTS).update(
-            **_failure_fields(code=INFRASTRUCTURE_ERROR, attempts=Submission.MAX_ATTEMPTS, detail=detail)
+            **_failure_fields(
+                code=code or INFRASTRUCTURE_ERROR,
+                attempts=Submission.MAX_ATTEMPTS,
+                detail=f"[{code}] {message}\n{detail}" if code else detail,
+            )
         ):
             return "failed"
+        cause = {"failure_code": code, "failure_message": message} if code else {}
         if held.update(
             state=Submission.State.QUEUED,
             lease_token=None,
@@ -248,6 +258,7 @@ def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail
             failure_detail=detail,
             progress_done=0,
             progress_total=0,
+            **cause,
         ):
             transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id))
             return "requeued"

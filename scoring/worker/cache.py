@@ -27,10 +27,25 @@ class StorageMismatch(RuntimeError):
     """A stored file's bytes do not match the SHA-256 recorded for it (infrastructure: retried)."""
 
 
+def cache_root_path() -> Path:
+    """``ATELIER_WORKER_CACHE_DIR``, without creating it."""
+    return Path(settings.ATELIER_WORKER_CACHE_DIR)
+
+
 def cache_root() -> Path:
-    root = Path(settings.ATELIER_WORKER_CACHE_DIR)
+    root = cache_root_path()
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (0 when it is gone)."""
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total
 
 
 def copy_from_storage(name: str, target: Path) -> str:

@@ -3,11 +3,12 @@ release it for retry. What each error means (the participant's, the platform's) 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -32,7 +33,15 @@ from scoring.services import (
     submission_heartbeat,
     submission_release_for_retry,
 )
-from scoring.worker.cache import checkpoint_materialise, file_name, image_set_materialise, work_folder
+from scoring.worker.cache import (
+    cache_root_path,
+    checkpoint_materialise,
+    file_name,
+    folder_bytes,
+    image_set_materialise,
+    work_folder,
+)
+from scoring.worker.faults import PlatformResourceError, error_attributed, room_checked, run_failure_attributed
 from scoring.worker.runs import efficiency_measured, hidden_run, preview_run
 from scoring.worker.scores import submission_scores
 from submissions.models import Submission
@@ -59,9 +68,11 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
     except LeaseLost:
         logger.info("submission %s: lease lost (cancelled or taken back); stopping", submission_id)
         return "lease_lost"
+    except PlatformResourceError as fault:  # the worker's disk or cache, the storage: retried, never charged
+        return _release(submission_id, token, fault, fault=fault)
     except GeneratorFailure as failure:
         if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
-            return _release(submission_id, token, failure)
+            return _release(submission_id, token, failure, code=failure.code, message=failure.message)
         detail = getattr(failure, "log_tail", "") or ""
         done = submission_fail(
             submission_id=submission_id,
@@ -91,17 +102,30 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
         logger.error("submission %s: scoring error, failed without retry: %s", submission_id, error)
         return "failed" if done else "lease_lost"
     except Exception as error:  # infrastructure: storage, database, weights, worker limits
-        return _release(submission_id, token, error)
+        return _release(submission_id, token, error, fault=error_attributed(error, cache=cache_root_path()))
     if submission_finish(submission_id=submission_id, token=token, scores=scores):
         return "scored"
     return "lease_lost"
 
 
-def _release(submission_id: int, token: uuid.UUID, error: BaseException) -> str:
+def _release(
+    submission_id: int,
+    token: uuid.UUID,
+    error: BaseException,
+    *,
+    fault: PlatformResourceError | None = None,
+    code: str = "",
+    message: str = "",
+) -> str:
+    """Give the run back for a retry; ``fault`` (or ``code`` and ``message``) says why to the organizers."""
     detail = "".join(traceback.format_exception(error))[-20000:]
+    if fault is not None:
+        code, message, detail = fault.code, fault.message, f"{fault.detail}\n\n{detail}"[-20000:]
     logger.warning("submission %s: infrastructure error, releasing for retry: %r", submission_id, error)
     try:
-        return submission_release_for_retry(submission_id=submission_id, token=token, detail=detail)
+        return submission_release_for_retry(
+            submission_id=submission_id, token=token, detail=detail, code=code, message=message
+        )
     except Exception:  # the database itself is down: the lease expires and the reconciler takes it back
         logger.exception("submission %s: could not release it; the reconciler will take it back", submission_id)
         return "lease_expires"
@@ -198,7 +222,8 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
     content_paths = [content_dir / file_name(image) for image in content_images]
     preview_images = [image for image in content_images if image.is_preview]
     device = str(select_device())
-    with work_folder(submission_id, token) as work:
+    with work_folder(submission_id, token) as work, _platform_faults_told_apart(work, limits):
+        room_checked(work)
         clock = None
         if preview_images:
             preview, clock = preview_run(
@@ -236,6 +261,22 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
             efficiency=efficiency,
             lease=lease,
         )
+
+
+@contextlib.contextmanager
+def _platform_faults_told_apart(work: Path, limits: SandboxLimits) -> Iterator[None]:
+    """Re-raise a run's failure as the platform's :class:`PlatformResourceError` when the worker's own
+    disk or cache folder explains it (see :mod:`scoring.worker.faults`)."""
+    try:
+        yield
+    except GeneratorFailure as failure:
+        if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
+            raise
+        fault = run_failure_attributed(work, output_bytes=folder_bytes(work), cap_bytes=limits.max_output_bytes)
+        if fault is not None:
+            fault.detail = f"{fault.detail}\nthe run ended [{failure.code}] {failure.message}"
+            raise fault from failure
+        raise
 
 
 def preview_outputs_store(submission: Submission, images: Sequence[DatasetImage], outputs: dict[str, Path]) -> None:
