@@ -19,7 +19,7 @@ The protocol, seen from a worker:
    to the queue after an infrastructure error (or fails it when attempts are exhausted).
 
 ``reconcile`` (beat every 60 s, ``manage.py reconcile``) re-sends queued submissions whose
-message is older than the grace period and takes back expired leases.
+message is older than the grace period and no longer in the broker, and takes back expired leases.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from scoring.broker import submissions_held
 from scoring.models import WorkerPing
 from submissions import sending
 from submissions.models import Score, Submission
@@ -293,7 +294,8 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
 
     - ``queued`` submissions whose message was sent before the grace period
       (``ATELIER_RECONCILE_GRACE_SECONDS``, at least ``RECONCILE_MINIMUM_GRACE_SECONDS``), or never,
-      are sent again;
+      are sent again, unless the broker still holds a message for them (:mod:`scoring.broker`;
+      decision 0014): at most one outstanding message per queued submission, however long a backlog;
     - running submissions whose lease expired (their worker died or lost the database) go back
       to ``queued`` and are sent again, or fail with ``too_many_attempts`` when
       ``Submission.MAX_ATTEMPTS`` attempts were made.
@@ -310,7 +312,11 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
         .order_by("created_at", "id")
         .values_list("id", "enqueued_at")[:limit]
     )
-    for submission_id, enqueued_at in list(stale_queued):
+    stale = list(stale_queued)
+    held = submissions_held() if stale else None
+    for submission_id, enqueued_at in stale:
+        if held is not None and submission_id in held:
+            continue  # its message still waits in the broker (or a worker holds it): a worker will get it
         unchanged = Q(enqueued_at__isnull=True) if enqueued_at is None else Q(enqueued_at=enqueued_at)
         with transaction.atomic():
             if Submission.objects.filter(unchanged, pk=submission_id, state=Submission.State.QUEUED).update(
