@@ -9,7 +9,11 @@ it imports torch through gan_core. Its modules, along the run:
   input reaches a participant;
 - :mod:`scoring.worker.scores`: the scores of a run's outputs and the cached reference statistics
   of the style set;
-- :mod:`scoring.worker.cache`: local copies of stored files in ``ATELIER_WORKER_CACHE_DIR``.
+- :mod:`scoring.worker.cache`: local copies of stored files in ``ATELIER_WORKER_CACHE_DIR``;
+- :mod:`scoring.worker.faults`: the platform's own resource failures (full disk, no inodes, a
+  read-only or vanished cache, storage) told apart from the participant's;
+- :mod:`scoring.worker.database`: the run's database writes, retried on a fresh connection after a
+  database blip.
 
 Everything the worker reads or writes goes through Django's storage API (``private_storage()``),
 so a worker on another machine works against S3-compatible object storage as well as against

@@ -41,6 +41,7 @@ from scoring.worker.cache import (
     image_set_materialise,
     work_folder,
 )
+from scoring.worker.database import db_retried
 from scoring.worker.faults import PlatformResourceError, error_attributed, room_checked, run_failure_attributed
 from scoring.worker.runs import efficiency_measured, hidden_run, preview_run
 from scoring.worker.scores import submission_scores
@@ -58,7 +59,7 @@ class LeaseLost(Exception):
 
 def submission_process_run(*, submission_id: int, worker: str) -> str:
     """Claim ``submission_id`` and run it; returns ``scored``, ``failed``, ``requeued``, ``not_claimed`` or ``lease_lost``."""
-    token = submission_claim(submission_id=submission_id, worker=worker)
+    token = db_retried(lambda: submission_claim(submission_id=submission_id, worker=worker), what="claim")
     if token is None:
         logger.info("submission %s: not claimable (held elsewhere, finished or out of attempts)", submission_id)
         return "not_claimed"
@@ -73,14 +74,17 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
     except GeneratorFailure as failure:
         if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
             return _release(submission_id, token, failure, code=failure.code, message=failure.message)
-        detail = getattr(failure, "log_tail", "") or ""
-        done = submission_fail(
-            submission_id=submission_id,
-            token=token,
-            code=failure.code,
-            message=failure.message,
-            detail=detail,
-            participant_fault=True,
+        code, message, detail = failure.code, failure.message, getattr(failure, "log_tail", "") or ""
+        done = db_retried(
+            lambda: submission_fail(
+                submission_id=submission_id,
+                token=token,
+                code=code,
+                message=message,
+                detail=detail,
+                participant_fault=True,
+            ),
+            what=f"submission {submission_id}: fail",
         )
         logger.info("submission %s failed: %s", submission_id, failure.code)
         return "failed" if done else "lease_lost"
@@ -88,22 +92,31 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
         # The outputs are valid images (the contract checked them), so a metric that cannot be
         # computed is the competition's configuration (e.g. a split of one image), not the
         # participant's fault; retrying would fail the same way.
-        done = submission_fail(
-            submission_id=submission_id,
-            token=token,
-            code=SCORING_ERROR,
-            message=(
-                "The platform could not compute the scores of this competition "
-                f"({error}). The organizers are told; this does not count against your quota."
+        message = (
+            "The platform could not compute the scores of this competition "
+            f"({error}). The organizers are told; this does not count against your quota."
+        )
+        detail = "".join(traceback.format_exception(error))[-20000:]
+        done = db_retried(
+            lambda: submission_fail(
+                submission_id=submission_id,
+                token=token,
+                code=SCORING_ERROR,
+                message=message,
+                detail=detail,
+                participant_fault=False,
             ),
-            detail="".join(traceback.format_exception(error))[-20000:],
-            participant_fault=False,
+            what=f"submission {submission_id}: fail",
         )
         logger.error("submission %s: scoring error, failed without retry: %s", submission_id, error)
         return "failed" if done else "lease_lost"
     except Exception as error:  # infrastructure: storage, database, weights, worker limits
         return _release(submission_id, token, error, fault=error_attributed(error, cache=cache_root_path()))
-    if submission_finish(submission_id=submission_id, token=token, scores=scores):
+    finished = db_retried(
+        lambda: submission_finish(submission_id=submission_id, token=token, scores=scores),
+        what=f"submission {submission_id}: finish",
+    )
+    if finished:
         return "scored"
     return "lease_lost"
 
@@ -123,10 +136,13 @@ def _release(
         code, message, detail = fault.code, fault.message, f"{fault.detail}\n\n{detail}"[-20000:]
     logger.warning("submission %s: infrastructure error, releasing for retry: %r", submission_id, error)
     try:
-        return submission_release_for_retry(
-            submission_id=submission_id, token=token, detail=detail, code=code, message=message
+        return db_retried(
+            lambda: submission_release_for_retry(
+                submission_id=submission_id, token=token, detail=detail, code=code, message=message
+            ),
+            what=f"submission {submission_id}: release",
         )
-    except Exception:  # the database itself is down: the lease expires and the reconciler takes it back
+    except Exception:  # the database stayed down: the lease expires and the reconciler takes it back
         logger.exception("submission %s: could not release it; the reconciler will take it back", submission_id)
         return "lease_expires"
 
@@ -158,6 +174,7 @@ class LeaseKeeper:
                     held = submission_heartbeat(submission_id=self.submission_id, token=self.token)
                 except Exception:  # a database hiccup: try again next beat; the lease covers two beats
                     logger.warning("submission %s: heartbeat failed", self.submission_id, exc_info=True)
+                    connection.close()  # the next beat opens a fresh connection
                     continue
                 if not held:
                     self.lost.set()
@@ -171,14 +188,22 @@ class LeaseKeeper:
 
     def advance(self, to_state: Submission.State) -> None:
         self.check()
-        if not submission_advance(submission_id=self.submission_id, token=self.token, to_state=to_state):
+        advanced = db_retried(
+            lambda: submission_advance(submission_id=self.submission_id, token=self.token, to_state=to_state),
+            what=f"submission {self.submission_id}: advance",
+        )
+        if not advanced:
             self.lost.set()
             raise LeaseLost(self.submission_id)
 
     def progress(self, done: int, total: int) -> None:
         """Record generation progress (images done of total); stops the sandbox when the lease is lost."""
         self.check()
-        if not submission_heartbeat(submission_id=self.submission_id, token=self.token, progress=(done, total)):
+        held = db_retried(
+            lambda: submission_heartbeat(submission_id=self.submission_id, token=self.token, progress=(done, total)),
+            what=f"submission {self.submission_id}: progress",
+        )
+        if not held:
             self.lost.set()
             raise LeaseLost(self.submission_id)
 
