@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_ready
 
 
 class GpuTask(Task):
@@ -48,10 +49,23 @@ def worker_ping(self, token: str) -> None:
 
 @shared_task(name="scoring.submission_process", bind=True, base=GpuTask)
 def submission_process(self, submission_id: int) -> str:
-    """Take ``submission_id`` through validate, generate and score under a lease; returns the outcome."""
+    """Take ``submission_id`` through validate, generate and score under a lease; returns the outcome.
+    Then the worker cache's upkeep (orphans, size bound)."""
     from scoring.worker.pipeline import submission_process_run
+    from scoring.worker.upkeep import cache_upkeep_safely
 
-    return submission_process_run(submission_id=int(submission_id), worker=self.request.hostname or "unknown")
+    try:
+        return submission_process_run(submission_id=int(submission_id), worker=self.request.hostname or "unknown")
+    finally:
+        cache_upkeep_safely()
+
+
+@worker_ready.connect
+def worker_cache_upkeep_on_start(sender=None, **kwargs: Any) -> None:
+    """A starting worker sweeps what killed runs left in its cache (``scoring.worker.upkeep``)."""
+    from scoring.worker.upkeep import cache_upkeep_safely
+
+    cache_upkeep_safely()
 
 
 @shared_task(name="scoring.reference_stats_compute", bind=True, base=GpuTask)

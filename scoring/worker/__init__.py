@@ -13,7 +13,9 @@ it imports torch through gan_core. Its modules, along the run:
 - :mod:`scoring.worker.faults`: the platform's own resource failures (full disk, no inodes, a
   read-only or vanished cache, storage) told apart from the participant's;
 - :mod:`scoring.worker.database`: the run's database writes, retried on a fresh connection after a
-  database blip.
+  database blip;
+- :mod:`scoring.worker.upkeep`: the cache's upkeep (work folders of killed runs, the size bound
+  ``ATELIER_WORKER_CACHE_MAX_MB``), when a worker starts and after every run.
 
 Everything the worker reads or writes goes through Django's storage API (``private_storage()``),
 so a worker on another machine works against S3-compatible object storage as well as against
@@ -27,7 +29,8 @@ local disk; it keeps local copies in ``ATELIER_WORKER_CACHE_DIR``:
   ``ReferenceStats`` rows and their files in private storage (computed once, by whichever worker
   needs them first);
 - ``work/<submission>-<token>/``: one attempt's outputs (``preview/`` of the preview run, ``outputs/`` of the
-  hidden run; see :mod:`scoring.worker.runs`), removed when the attempt ends.
+  hidden run; see :mod:`scoring.worker.runs`), removed when the attempt ends, or by the upkeep
+  once no live lease holds its token (the run was killed).
 
 Outcomes: a ``GeneratorFailure`` from gan_core (bad checkpoint, broken output contract, out of
 memory, timeout...) is the participant's and final (counts against the quota), except

@@ -1,12 +1,17 @@
 """Local copies of stored files in ``ATELIER_WORKER_CACHE_DIR`` (layout: :mod:`scoring.worker`).
 
 Every copy is written under a temporary name and renamed into place, so concurrent workers on one
-machine never see half a file or half a set.
+machine never see half a file or half a set. A run holds a shared ``flock`` on every checkpoint and
+image set it uses (``locks/<kind>-<name>``, within :func:`cache_uses`) and touches its time of last use;
+the upkeep (:mod:`scoring.worker.upkeep`) evicts only what it can lock exclusively, least recently used
+first. Locks end with their process, so a killed run holds nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import fcntl
 import hashlib
 import os
 import shutil
@@ -38,6 +43,53 @@ def cache_root() -> Path:
     return root
 
 
+_run_uses: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar("run_uses", default=None)
+
+
+@contextlib.contextmanager
+def cache_uses() -> Iterator[None]:
+    """Keep every checkpoint and image set materialised inside the block locked (shared) until it ends,
+    so that no eviction removes what a run is using."""
+    with contextlib.ExitStack() as stack:
+        token = _run_uses.set(stack)
+        try:
+            yield
+        finally:
+            _run_uses.reset(token)
+
+
+@contextlib.contextmanager
+def entry_lock(kind: str, name: str, *, exclusive: bool, blocking: bool = True) -> Iterator[bool]:
+    """A ``flock`` on cache entry ``kind``/``name`` (``checkpoints``, ``datasets``); yields whether it was
+    taken (always True when ``blocking``)."""
+    folder = cache_root() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder / f"{kind}-{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(descriptor, mode)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)
+
+
+def _use(kind: str, name: str) -> None:
+    """Lock entry ``kind``/``name`` (shared) for the rest of the current :func:`cache_uses` block."""
+    stack = _run_uses.get()
+    if stack is not None:
+        stack.enter_context(entry_lock(kind, name, exclusive=False))
+
+
+def _touch(path: Path) -> None:
+    """Record a use (the upkeep evicts the least recently used first)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
 def folder_bytes(folder: Path) -> int:
     """Bytes of the regular files under ``folder`` (0 when it is gone)."""
     total = 0
@@ -64,7 +116,9 @@ def checkpoint_materialise(submission: Submission) -> Path:
     folder = cache_root() / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / submission.sha256
+    _use("checkpoints", submission.sha256)
     if target.is_file():
+        _touch(target)
         return target
     temporary = folder / f".{submission.sha256}.{uuid.uuid4().hex}"
     try:
@@ -95,7 +149,9 @@ def image_set_materialise(images: Sequence[DatasetImage]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     key = dataset_key(images)
     target = root / key
+    _use("datasets", key)
     if target.is_dir():
+        _touch(target)
         return target
     temporary = root / f".{key}.{uuid.uuid4().hex}"
     temporary.mkdir()

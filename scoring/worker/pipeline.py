@@ -35,6 +35,7 @@ from scoring.services import (
 )
 from scoring.worker.cache import (
     cache_root_path,
+    cache_uses,
     checkpoint_materialise,
     file_name,
     folder_bytes,
@@ -64,7 +65,7 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
         logger.info("submission %s: not claimable (held elsewhere, finished or out of attempts)", submission_id)
         return "not_claimed"
     try:
-        with LeaseKeeper(submission_id=submission_id, token=token) as lease:
+        with cache_uses(), LeaseKeeper(submission_id=submission_id, token=token) as lease:
             scores = submission_pipeline(submission_id=submission_id, token=token, lease=lease)
     except LeaseLost:
         logger.info("submission %s: lease lost (cancelled or taken back); stopping", submission_id)

@@ -38,7 +38,7 @@ from gan_core.stats import CacheKey, ReferenceCache, weights_identity
 from gan_platform.storages import private_storage
 from scoring.models import ReferenceStats
 from scoring.services import ScoreValue
-from scoring.worker.cache import cache_root, copy_from_storage, file_name, image_set_materialise
+from scoring.worker.cache import cache_root, cache_uses, copy_from_storage, file_name, image_set_materialise
 from scoring.worker.runs import Efficiency
 from submissions.models import Score
 
@@ -318,6 +318,11 @@ def gram_stats_cached(*, image_set: ImageSet | None, style_paths: Sequence[Path]
 
 def reference_stats_compute_for_set(*, image_set_id: int) -> list[int]:
     """Compute (or find) the statistics every phase of the set's competition needs; returns ReferenceStats ids."""
+    with cache_uses():
+        return _reference_stats_compute_for_set(image_set_id=image_set_id)
+
+
+def _reference_stats_compute_for_set(*, image_set_id: int) -> list[int]:
     image_set = ImageSet.objects.select_related("competition").filter(pk=image_set_id).first()
     if image_set is None:  # deleted since the message was sent: nothing to compute
         return []

@@ -119,7 +119,7 @@ def test_a_storage_error_gives_the_submission_back_to_the_queue(make_submission,
     submission.refresh_from_db()
     assert outcome == "requeued"
     assert submission.state == Submission.State.QUEUED
-    assert (submission.attempts, submission.lease_token, submission.failure_code) == (1, None, "")
+    assert (submission.attempts, submission.lease_token, submission.failure_code) == (1, None, "storage_error")
     assert "FileNotFoundError" in submission.failure_detail
     assert sent == [submission.pk]
 
