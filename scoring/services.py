@@ -228,7 +228,13 @@ def submission_fail(
 
 
 def submission_release_for_retry(
-    *, submission_id: int, token: uuid.UUID, detail: str = "", code: str = "", message: str = ""
+    *,
+    submission_id: int,
+    token: uuid.UUID,
+    detail: str = "",
+    code: str = "",
+    message: str = "",
+    resend: bool = True,
 ) -> str:
     """Give a held run back after an infrastructure error (worker, storage, database, weights).
 
@@ -236,7 +242,9 @@ def submission_release_for_retry(
     the attempts are exhausted, ``failed`` with ``code`` (default ``infrastructure_error``; not
     counted against the quota). ``code`` and ``message`` name the platform's failure when it is
     known (``worker_disk_full``...): kept on the queued submission too, so the organizers see the
-    cause while it waits for its retry. Returns ``"requeued"``, ``"failed"`` or ``"stale"`` (the
+    cause while it waits for its retry. ``resend=False``: no message now, the reconciler sends one after
+    its grace period (a worker out of disk should not take the submission straight back and spend
+    every attempt in seconds). Returns ``"requeued"``, ``"failed"`` or ``"stale"`` (the
     token no longer held it).
     """
     now = timezone.now()
@@ -261,7 +269,8 @@ def submission_release_for_retry(
             progress_total=0,
             **cause,
         ):
-            transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id))
+            if resend:
+                transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id))
             return "requeued"
     return "stale"
 

@@ -71,7 +71,8 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
         logger.info("submission %s: lease lost (cancelled or taken back); stopping", submission_id)
         return "lease_lost"
     except PlatformResourceError as fault:  # the worker's disk or cache, the storage: retried, never charged
-        return _release(submission_id, token, fault, fault=fault)
+        # retried after the reconciler's grace period, not at once: the disk may need minutes to clear
+        return _release(submission_id, token, fault, fault=fault, resend=False)
     except GeneratorFailure as failure:
         if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
             return _release(submission_id, token, failure, code=failure.code, message=failure.message)
@@ -112,7 +113,8 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
         logger.error("submission %s: scoring error, failed without retry: %s", submission_id, error)
         return "failed" if done else "lease_lost"
     except Exception as error:  # infrastructure: storage, database, weights, worker limits
-        return _release(submission_id, token, error, fault=error_attributed(error, cache=cache_root_path()))
+        fault = error_attributed(error, cache=cache_root_path())
+        return _release(submission_id, token, error, fault=fault, resend=fault is None)
     finished = db_retried(
         lambda: submission_finish(submission_id=submission_id, token=token, scores=scores),
         what=f"submission {submission_id}: finish",
@@ -130,6 +132,7 @@ def _release(
     fault: PlatformResourceError | None = None,
     code: str = "",
     message: str = "",
+    resend: bool = True,
 ) -> str:
     """Give the run back for a retry; ``fault`` (or ``code`` and ``message``) says why to the organizers."""
     detail = "".join(traceback.format_exception(error))[-20000:]
@@ -139,7 +142,7 @@ def _release(
     try:
         return db_retried(
             lambda: submission_release_for_retry(
-                submission_id=submission_id, token=token, detail=detail, code=code, message=message
+                submission_id=submission_id, token=token, detail=detail, code=code, message=message, resend=resend
             ),
             what=f"submission {submission_id}: release",
         )

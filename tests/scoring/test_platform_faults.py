@@ -105,7 +105,7 @@ def _assert_released_as_platform_fault(outcome: str, submission: Submission, cod
 
 
 def test_a_disk_filled_during_the_run_is_the_platforms_fault_retried_and_never_charged(
-    arena, make_submission, settings, tmpfs, before_preview_run
+    arena, make_submission, settings, tmpfs, before_preview_run, sent
 ):
     # given a worker cache on a 16 MiB disk that fills up once the run has started
     cache = tmpfs(size="16m")
@@ -118,6 +118,7 @@ def test_a_disk_filled_during_the_run_is_the_platforms_fault_retried_and_never_c
 
     # then it goes back to the queue with the platform's code, not the participant's
     _assert_released_as_platform_fault(outcome, submission, WORKER_DISK_FULL)
+    assert sent == [], "no message now: the reconciler re-sends it after its grace period, when the disk may be clear"
     # (in the sandbox the parent's copy out of the output tmpfs meets ENOSPC; in the plain-child fallback the
     # child's own write does, and the parent's look at the disk names the cause)
     assert "No space left on device" in submission.failure_detail or "MiB free" in submission.failure_detail
