@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ _REDIS_PRIORITY_SEPARATOR = "\x06\x16"
 
 def submissions_held(queue: str | None = None) -> set[int] | None:
     """Ids of the submissions with a message in the broker (queued in ``queue``, default
-    ``ATELIER_GPU_QUEUE``, or delivered and unacknowledged); None when the transport is not readable."""
+    ``ATELIER_GPU_QUEUE``, or delivered within the grace period and unacknowledged); None when the transport is not readable."""
     messages = messages_held(queue)
     return None if messages is None else set(messages)
 
@@ -58,7 +59,14 @@ def _redis_payloads(connection, queue: str) -> list[bytes]:
     payloads: list[bytes] = []
     for key in keys:
         payloads.extend(client.lrange(key, 0, -1))
-    for raw in client.hvals(channel.unacked_key):
+    # Delivered and unacknowledged: only deliveries younger than the reconciler's grace period count.
+    # A queued submission whose message a worker took longer ago than that was never claimed: that
+    # worker died or hangs, and Redis would give the message back only after its visibility timeout.
+    since = time.time() - max(float(settings.ATELIER_RECONCILE_GRACE_SECONDS), 30.0)
+    tags = client.zrangebyscore(channel.unacked_index_key, since, "+inf")
+    for raw in client.hmget(channel.unacked_key, tags) if tags else []:
+        if raw is None:
+            continue
         try:
             payloads.append(json.dumps(json.loads(raw)[0]).encode())
         except (ValueError, IndexError, TypeError):

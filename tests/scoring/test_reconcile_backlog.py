@@ -69,3 +69,28 @@ def test_a_backlog_of_100_for_an_hour_keeps_one_message_per_submission(make_subm
     assert max(counts.values()) == 1
     # and only the 90 lost messages were re-sent (after the grace period)
     assert resent == BACKLOG - 10
+
+
+def test_a_message_a_worker_took_and_never_acknowledged_holds_only_for_the_grace_period(
+    make_submission, queue, settings
+):
+    if not settings.REDIS_URL:
+        pytest.skip("unacknowledged deliveries are Redis's (set REDIS_URL); the filesystem broker has none")
+    settings.ATELIER_RECONCILE_GRACE_SECONDS = 120
+    # given a queued submission whose message a consumer took and has not acknowledged
+    submission = make_submission()
+    Submission.objects.filter(pk=submission.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
+    sending.submission_send(submission_id=submission.pk)
+    with current_app.connection_for_write() as connection:
+        taken = connection.SimpleQueue(queue, no_ack=False)
+        message = taken.get(timeout=10)
+        try:
+            # then, within the grace period, a worker may still start it: nothing is re-sent
+            assert messages_held(queue) == [submission.pk]
+            assert reconcile().resent == []
+            # and once the delivery is older than the grace period, its consumer is taken for dead: re-sent
+            with time_machine.travel(timezone.now() + timedelta(minutes=3), tick=False):
+                assert reconcile().resent == [submission.pk]
+        finally:
+            message.ack()
+            taken.close()
