@@ -76,20 +76,9 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
     except GeneratorFailure as failure:
         if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
             return _release(submission_id, token, failure, code=failure.code, message=failure.message)
-        code, message, detail = failure.code, failure.message, getattr(failure, "log_tail", "") or ""
-        done = db_retried(
-            lambda: submission_fail(
-                submission_id=submission_id,
-                token=token,
-                code=code,
-                message=message,
-                detail=detail,
-                participant_fault=True,
-            ),
-            what=f"submission {submission_id}: fail",
-        )
+        detail = getattr(failure, "log_tail", "") or ""
         logger.info("submission %s failed: %s", submission_id, failure.code)
-        return "failed" if done else "lease_lost"
+        return _fail(submission_id, token, failure.code, failure.message, detail, participant_fault=True)
     except (ScoringError, StatisticsError) as error:
         # The outputs are valid images (the contract checked them), so a metric that cannot be
         # computed is the competition's configuration (e.g. a split of one image), not the
@@ -99,19 +88,8 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
             f"({error}). The organizers are told; this does not count against your quota."
         )
         detail = "".join(traceback.format_exception(error))[-20000:]
-        done = db_retried(
-            lambda: submission_fail(
-                submission_id=submission_id,
-                token=token,
-                code=SCORING_ERROR,
-                message=message,
-                detail=detail,
-                participant_fault=False,
-            ),
-            what=f"submission {submission_id}: fail",
-        )
         logger.error("submission %s: scoring error, failed without retry: %s", submission_id, error)
-        return "failed" if done else "lease_lost"
+        return _fail(submission_id, token, SCORING_ERROR, message, detail, participant_fault=False)
     except Exception as error:  # infrastructure: storage, database, weights, worker limits
         fault = error_attributed(error, cache=cache_root_path())
         return _release(submission_id, token, error, fault=fault, resend=fault is None)
@@ -122,6 +100,24 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
     if finished:
         return "scored"
     return "lease_lost"
+
+
+def _fail(
+    submission_id: int, token: uuid.UUID, code: str, message: str, detail: str, *, participant_fault: bool
+) -> str:
+    """End the run ``failed`` (retried on a fresh connection after a database blip)."""
+    done = db_retried(
+        lambda: submission_fail(
+            submission_id=submission_id,
+            token=token,
+            code=code,
+            message=message,
+            detail=detail,
+            participant_fault=participant_fault,
+        ),
+        what=f"submission {submission_id}: fail",
+    )
+    return "failed" if done else "lease_lost"
 
 
 def _release(
