@@ -85,6 +85,9 @@ class FailureSerializer(serializers.Serializer):
 class ScoreSerializer(serializers.Serializer):
     split = serializers.ChoiceField(choices=Score.Split.choices)
     metric = serializers.CharField()
+    label = serializers.CharField(help_text="The metric's display name (the phase's, else the registry's).")
+    decimals = serializers.IntegerField(help_text="Decimals the pages show it with.")
+    is_ranking = serializers.BooleanField(help_text="Whether the phase ranks by this metric.")
     value = serializers.FloatField(allow_null=True)
     interval = serializers.ListField(child=serializers.FloatField(), allow_null=True, min_length=2, max_length=2)
     calibrated = serializers.BooleanField()
@@ -150,6 +153,7 @@ def _submission_fields(
     else:
         queue_position = selectors.submission_queue_position(submission)
     scores = selectors.submission_scores_visible(submission=submission, user=user, organizer=organizer)
+    display = selectors.metric_display(phase=submission.phase)
     failure = None
     if submission.state == Submission.State.FAILED or submission.failure_code:
         failure = {"code": submission.failure_code or "failed", "message": submission.failure_message}
@@ -167,6 +171,9 @@ def _submission_fields(
             {
                 "split": score.split,
                 "metric": score.metric,
+                "label": display.label(score.metric),
+                "decimals": display.decimals(score.metric),
+                "is_ranking": score.metric == display.ranking,
                 "value": selectors.finite_or_none(score.value),
                 "interval": (
                     [score.interval_low, score.interval_high]
@@ -175,7 +182,7 @@ def _submission_fields(
                 ),
                 "calibrated": score.calibrated,
             }
-            for score in scores
+            for score in display.sorted_scores(scores)
         ],
         "is_final": submission.is_final,
         "is_baseline": submission.is_baseline,

@@ -15,7 +15,7 @@ The leaderboards themselves are read from the standings in :mod:`submissions.lea
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from competitions.models import Competition, DatasetImage, Participation, Phase, PhaseMetric, Team
 from competitions.selectors import is_organizer, preview_images
+from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
 from submissions.models import Score, Submission
@@ -32,7 +33,9 @@ from submissions.models import Score, Submission
 __all__ = [
     "Quota",
     "QuotaCounts",
+    "MetricDisplay",
     "finite_or_none",
+    "metric_display",
     "leaderboard_visible",
     "phase_resolve",
     "queue_positions",
@@ -316,6 +319,64 @@ def split_visible(*, phase: Phase, split: str, user: Any, now: datetime | None =
     if is_organizer(competition=phase.competition, user=user):
         return True
     return phase.private_is_revealed(now)
+
+
+@dataclass(frozen=True)
+class MetricDisplay:
+    """How a phase shows its metrics: labels, decimals and order (the phase's settings, else the
+    registry's), and which metric ranks. Built from the prefetched ``phase.metrics``."""
+
+    labels: Mapping[str, str]
+    decimal_places: Mapping[str, int]
+    positions: Mapping[str, tuple[int, int]]
+    ranking: str | None
+
+    def label(self, metric: str) -> str:
+        return self.labels.get(metric) or _registry_entry(metric, "label", metric)
+
+    def decimals(self, metric: str) -> int:
+        found = self.decimal_places.get(metric)
+        return found if found is not None else _registry_entry(metric, "decimals", 3)
+
+    def position(self, metric: str) -> tuple[int, int]:
+        registry_order = list(METRIC_REGISTRY)
+        index = registry_order.index(metric) if metric in registry_order else len(registry_order)
+        return self.positions.get(metric, (999, index))
+
+    def sorted_scores(self, scores: Iterable[Score]) -> list[Score]:
+        """Ranking metric first, then the phase's order, then the registry's; public before private."""
+        split_order = {Score.Split.PUBLIC: 0, Score.Split.PRIVATE: 1}
+        return sorted(
+            scores,
+            key=lambda score: (
+                score.metric != self.ranking,
+                self.position(score.metric),
+                split_order.get(score.split, 2),
+            ),
+        )
+
+
+def _registry_entry(metric: str, field: str, default: Any) -> Any:
+    entry = METRIC_REGISTRY.get(metric)
+    return getattr(entry, field) if entry is not None else default
+
+
+def metric_display(*, phase: Phase) -> MetricDisplay:
+    """:class:`MetricDisplay` of ``phase`` (no query when its metrics are prefetched)."""
+    metrics = list(phase.metrics.all())
+    registry_order = list(METRIC_REGISTRY)
+    return MetricDisplay(
+        labels={metric.metric: metric.get_metric_display() for metric in metrics},
+        decimal_places={metric.metric: metric.decimals for metric in metrics},
+        positions={
+            metric.metric: (
+                metric.order,
+                registry_order.index(metric.metric) if metric.metric in registry_order else len(registry_order),
+            )
+            for metric in metrics
+        },
+        ranking=next((metric.metric for metric in metrics if metric.is_ranking), None),
+    )
 
 
 def submission_scores_visible(

@@ -26,6 +26,8 @@ from atelier_client.render import (
     _out,
     _scores_print,
     _value_format,
+    output_width,
+    table_fit,
     table_render,
     time_format,
 )
@@ -64,8 +66,14 @@ def command_login(args: argparse.Namespace) -> ExitCode:
     except ValueError as error:
         raise CliError(str(error), ExitCode.USAGE) from error
     username = args.username
+    if not args.password_stdin and not sys.stdin.isatty():
+        raise CliError(
+            "stdin is not a terminal, so the password cannot be asked for: add --password-stdin to read it from "
+            'the first line of stdin (echo "$PASSWORD" | atelier login --username NAME --password-stdin).',
+            ExitCode.USAGE,
+        )
     if not username:
-        if args.password_stdin or not sys.stdin.isatty():
+        if args.password_stdin:
             raise CliError("Give --username when the password comes from stdin.", ExitCode.USAGE)
         username = input("Username: ").strip()
     if args.password_stdin:
@@ -356,8 +364,11 @@ def command_leaderboard(args: argparse.Namespace) -> ExitCode:
         f"{args.competition} / {_name(board.get('phase'))}, {board.get('split', args.split or 'public')} split"
         + (f", ranked by {ranking_label} ({better})" if ranking else "")
     )
+    board_rows = board.get("rows") or []
+    has_entries = any(row.get("entries") is not None for row in board_rows)
+    has_last = any(row.get("last_submitted_at") for row in board_rows)
     rows = []
-    for row in board.get("rows") or []:
+    for row in board_rows:
         team = _name(row.get("team")) + (" (baseline)" if row.get("is_baseline") else "")
         values = []
         for entry in metrics:
@@ -366,28 +377,33 @@ def command_leaderboard(args: argparse.Namespace) -> ExitCode:
             text = _value_format(score.get("value"), decimals)
             interval = _interval_format(score.get("interval"), decimals)
             values.append(f"{text} {interval}" if interval else text)
-        rows.append(
-            [
-                row.get("rank") if row.get("rank") is not None else "-",
-                team,
-                f"#{row.get('submission_id')}",
-                *values,
-                time_format(row.get("submitted_at")),
-                "<- you" if row.get("is_mine") else "",
-            ]
-        )
+        line = [row.get("rank") if row.get("rank") is not None else "-", team, f"#{row.get('submission_id')}", *values]
+        if has_entries:
+            line.append("-" if row.get("entries") is None else row.get("entries"))
+        line.append(time_format(row.get("last_submitted_at") if has_last else row.get("submitted_at")))
+        line.append("<- you" if row.get("is_mine") else "")
+        rows.append(line)
     if not rows:
         _out("No scored submission yet.")
     else:
-        headers = [
-            "RANK",
-            "TEAM",
-            "SUBMISSION",
-            *[str(entry.get("label") or entry.get("metric")).upper() for entry in metrics],
-            "SUBMITTED",
-            "",
-        ]
-        _out(table_render(headers, rows))
+        metric_headers = [str(entry.get("label") or entry.get("metric")).upper() for entry in metrics]
+        headers = ["RANK", "TEAM", "SUBMISSION", *metric_headers, *(["ENTRIES"] if has_entries else [])]
+        headers += ["LAST" if has_last else "SUBMITTED", ""]
+        first_metric = 3
+        ranking_column = next(
+            (first_metric + i for i, entry in enumerate(metrics) if entry.get("metric") == ranking), first_metric
+        )
+        other_metrics = [first_metric + i for i in range(len(metrics)) if first_metric + i != ranking_column]
+        tail = list(range(first_metric + len(metrics), len(headers) - 1))  # entries, submitted
+        # left out first when the terminal is narrow: the submission time, the entry count, the other metrics
+        # from the last, then the submission number; rank, team, the ranking metric and "<- you" always stay
+        text, dropped = table_fit(
+            headers, rows, width=output_width(), shrinkable=[1], optional=[2, *other_metrics, *tail]
+        )
+        _out(text)
+        if dropped:
+            shown = ", ".join(name for name in dropped if name)
+            _note(f"note: {shown} left out to fit the terminal; widen it or use --json for every column.")
     if board.get("calibrated") is False:
         _out(UNCALIBRATED_NOTE)
     return ExitCode.OK

@@ -175,7 +175,19 @@ def test_private_and_hidden_scores_appear_in_the_detail_only_when_allowed(
     assert b"6.125" not in client_for(alice).get(url).content
     assert seen(organizer) == {("public", "fid"), ("public", "lpips"), ("private", "fid"), ("private", "lpips")}
     first = body(client_for(alice).get(url))["scores"][0]
-    assert first == {"split": "public", "metric": "fid", "value": 1.5, "interval": [1.0, 2.0], "calibrated": False}
+    assert first == {
+        "split": "public",
+        "metric": "fid",
+        "label": "FID",
+        "decimals": 3,
+        "is_ranking": True,
+        "value": 1.5,
+        "interval": [1.0, 2.0],
+        "calibrated": False,
+    }
+    # the organizer's list follows the display order: ranking metric first, public before private
+    order = [(score["split"], score["metric"]) for score in body(client_for(organizer).get(url))["scores"]]
+    assert order == [("public", "fid"), ("private", "fid"), ("public", "lpips"), ("private", "lpips")]
     # after the end (reveal at end): private shown metrics too
     end_phase(phase)
     assert seen(alice) == {("public", "fid"), ("private", "fid")}
