@@ -162,6 +162,10 @@ class Standing(models.Model):
     submitted_at = models.DateTimeField()
     values = models.JSONField(default=dict, help_text="{metric: [value, interval low, interval high]}.")
     calibrated = models.BooleanField(default=True)
+    entries = models.PositiveIntegerField(default=1, help_text="The entrant's scored submissions in the phase.")
+    last_submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest of the entrant's scored submissions was uploaded."
+    )
 
     class Meta:
         constraints = [

@@ -117,7 +117,17 @@ def _order_key(config: RankingConfig, scores: ScoreMap, entry: _Entry, split: st
     return (value is None, signed, entry.created_at, entry.pk)
 
 
-def _row(phase_id: int, split: str, entrant: str, config: RankingConfig, scores: ScoreMap, entry: _Entry) -> Standing:
+def _row(
+    phase_id: int,
+    split: str,
+    entrant: str,
+    config: RankingConfig,
+    scores: ScoreMap,
+    entry: _Entry,
+    activity: list[_Entry],
+) -> Standing:
+    """The standing of ``entry`` for ``entrant``; ``activity``: the entrant's scored submissions
+    (its entry count and last submission time)."""
     missing, rank_key, _, _ = _order_key(config, scores, entry, split)
     split_scores = scores[entry.pk][split]
     return Standing(
@@ -132,6 +142,8 @@ def _row(phase_id: int, split: str, entrant: str, config: RankingConfig, scores:
         submitted_at=entry.created_at,
         values={metric: [_finite(value), low, high] for metric, (value, low, high, _) in split_scores.items()},
         calibrated=all(calibrated for *_, calibrated in split_scores.values()),
+        entries=len(activity),
+        last_submitted_at=max(other.created_at for other in activity),
     )
 
 
@@ -152,13 +164,13 @@ def _team_rows(phase_id: int, team_id: int, config: RankingConfig, entries: list
             candidates = [entry for entry in candidates if _ranking_value(config, scores, entry, split) is not None]
         if candidates:
             best = min(candidates, key=lambda entry: _order_key(config, scores, entry, split))
-            yield _row(phase_id, split, entrant, config, scores, best)
+            yield _row(phase_id, split, entrant, config, scores, best, entries)
 
 
 def _baseline_rows(phase_id: int, config: RankingConfig, entry: _Entry, scores: ScoreMap):
     for split in SPLITS:
         if scores.get(entry.pk, {}).get(split):
-            yield _row(phase_id, split, f"baseline:{entry.pk}", config, scores, entry)
+            yield _row(phase_id, split, f"baseline:{entry.pk}", config, scores, entry, [entry])
 
 
 def _rows(phase_id: int, config: RankingConfig, entries: list[_Entry], scores: ScoreMap) -> list[Standing]:

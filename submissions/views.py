@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from competitions.selectors import competition_get, is_organizer, participation_get
 from gan_platform.errors import ApplicationError
+from submissions.leaderboards import leaderboard_place
 from submissions.models import Score
 from submissions.selectors import (
     finals_selected,
@@ -100,6 +101,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         raise Http404("No such submission.")
     phase = submission.phase
     competition = phase.competition
+    participation = participation_get(competition=competition, user=request.user)
     metrics = {metric.metric: metric for metric in phase.metrics.all()}
     scores = submission_scores_visible(submission=submission, user=request.user)
     table: dict[str, dict[str, Score]] = {}
@@ -120,10 +122,16 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         (image, image.name.rsplit(".", 1)[0], exists)
         for image, _name, exists in submission_preview_outputs(submission=submission)
     ]
+    organizer = is_organizer(competition=competition, user=request.user)
     return render(
         request,
         "submissions/detail.html",
         {
+            "place": leaderboard_place(submission=submission, viewer=request.user),
+            "board_url": reverse("competitions:leaderboard", kwargs={"slug": competition.slug}),
+            "own": submission.team_id is not None
+            and participation is not None
+            and participation.team_id == submission.team_id,
             "submission": submission,
             "competition": competition,
             "phase": phase,
@@ -132,7 +140,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "efficiency": efficiency,
             "gallery": gallery,
             "queue_position": submission_queue_position(submission),
-            "organizer": is_organizer(competition=competition, user=request.user),
+            "organizer": organizer,
             "calibrated": all(score.calibrated for score in scores) and competition.calibrated,
         },
     )

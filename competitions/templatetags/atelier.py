@@ -1,12 +1,14 @@
-"""Template filters of the pages: safe Markdown, metric values, byte sizes."""
+"""Template filters of the pages: safe Markdown, metric values, byte sizes, compact relative times."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import markdown as markdown_lib
 import nh3
 from django import template
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -63,3 +65,35 @@ def get_item(mapping, key):
     if mapping is None:
         return None
     return mapping.get(key)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@register.filter
+def compact_since(value: datetime | str | None, now: datetime | None = None) -> str:
+    """How long ago, in one short token: ``now``, ``5m``, ``3h``, ``2d``, ``7w``, ``1y`` (the page's
+    script keeps it current; the exact time goes in the element's title)."""
+    moment = _moment(value)
+    if moment is None:
+        return "\u2014"
+    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
+    for unit, size in (("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "now"
+
+
+@register.filter
+def exact_utc(value: datetime | str | None) -> str:
+    """``2026-12-05 12:34:56 UTC``: the exact time for a title attribute."""
+    moment = _moment(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""

@@ -20,6 +20,16 @@
       const when = new Date(el.getAttribute("datetime"));
       if (!isNaN(when)) { el.textContent = format.format(when); el.title = el.getAttribute("datetime"); }
     }
+    // <time datetime="ISO" data-relative> -> "5m", "3h", "2d" (as the server wrote it, kept current), exact time on hover.
+    const units = [["y", 31536000], ["w", 604800], ["d", 86400], ["h", 3600], ["m", 60]];
+    for (const el of (root || document).querySelectorAll("time[data-relative]")) {
+      const when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) continue;
+      const seconds = Math.max(0, Math.floor((Date.now() - when.getTime()) / 1000));
+      const unit = units.find(([, size]) => seconds >= size);
+      el.textContent = unit ? Math.floor(seconds / unit[1]) + unit[0] : "now";
+      el.title = format.format(when);
+    }
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     for (const el of document.querySelectorAll("[data-visitor-zone]")) el.textContent = zone;
   }

@@ -28,8 +28,13 @@ from tests.submissions.helpers import scored_submission_create
 pytestmark = pytest.mark.django_db
 
 
-def reference_board(phase, split: str) -> list[tuple[int | None, int]]:
-    """``[(rank, submission id)]`` of the board, recomputed from every scored submission."""
+def _iso(moment) -> str:
+    return leaderboards._iso(moment)
+
+
+def reference_board(phase, split: str) -> list[tuple[int | None, int, int, str]]:
+    """``[(rank, submission id, entries, last submitted)]`` of the board, recomputed from every
+    scored submission (entries: the team's scored submissions; a baseline's are its own)."""
     metrics = list(PhaseMetric.objects.filter(phase=phase))
     ranking = next((metric for metric in metrics if metric.is_ranking), None)
     submissions = list(Submission.objects.filter(phase=phase, state=Submission.State.SCORED).order_by("id"))
@@ -68,11 +73,13 @@ def reference_board(phase, split: str) -> list[tuple[int | None, int]]:
     for submission in sorted(chosen + baselines, key=lambda s: key(s, split)):
         ranked = ranking is not None and not submission.is_baseline
         rank += ranked
-        board.append((rank if ranked else None, submission.pk))
+        own = [submission] if submission.is_baseline else teams[submission.team_id]
+        last = max(other.created_at for other in own)
+        board.append((rank if ranked else None, submission.pk, len(own), _iso(last)))
     return board
 
 
-def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple[int | None, int]]:
+def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple[int | None, int, int, str]]:
     """The board as an organizer reads it through the selectors, every page of ``page_size``."""
     phase.refresh_from_db()
     first = leaderboards.leaderboard_get(phase=phase, split=split, viewer=organizer, page_size=page_size)
@@ -82,17 +89,17 @@ def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple
             phase=phase, split=split, viewer=organizer, page=page, page_size=page_size
         )["rows"]
     assert len(rows) == first["count"]
-    return [(row["rank"], row["submission_id"]) for row in rows]
+    return [(row["rank"], row["submission_id"], row["entries"], row["last_submitted_at"]) for row in rows]
 
 
-def assert_mine_rows(phase, field, board: list[tuple[int | None, int]], page_size: int = 3) -> bool:
+def assert_mine_rows(phase, field, board: list[tuple], page_size: int = 3) -> bool:
     """Each player's ``mine`` (rank, place among all rows, page) is their team's row in ``board``."""
     team_of = dict(Submission.objects.filter(phase=phase).values_list("pk", "team_id"))
     for user, team in field:
         expected = next(
             (
                 {"rank": rank, "position": place + 1, "page": place // page_size + 1, "submission_id": submission_id}
-                for place, (rank, submission_id) in enumerate(board)
+                for place, (rank, submission_id, *_activity) in enumerate(board)
                 if rank is not None and team_of[submission_id] == team.pk
             ),
             None,
@@ -296,4 +303,4 @@ def test_standings_from_before_this_version_are_built_on_first_read(phase, organ
     submission = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
     StandingsState.objects.all().delete()
     Standing.objects.all().delete()
-    assert served_board(phase, organizer, "public") == [(1, submission.pk)]
+    assert served_board(phase, organizer, "public") == [(1, submission.pk, 1, leaderboards._iso(submission.created_at))]
