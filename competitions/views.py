@@ -160,6 +160,8 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
                 raise
             context["hidden_message"] = error.message
         else:
+            context["joined"] = view.team_id is not None
+            context["organizer"] = view.audience == "organizer"
             user_key = request.user.pk if request.user.is_authenticated else "anonymous"
             variant = f"html:{user_key}:{page}:{page_size}:{len(phases)}:{context['private_visible']}"
             etag = leaderboard_etag(view, variant=variant)
@@ -184,6 +186,8 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
                 context["chart_svg"] = history_chart_svg(
                     leaderboard_history(view), label=ranking["label"], decimals=ranking["decimals"]
                 )
+    if "joined" not in context and request.user.is_authenticated:
+        context["joined"] = participation_get(competition=competition, user=request.user) is not None
     context["csv_url"] = (
         reverse("submissions_api:leaderboard-csv", kwargs={"slug": slug}) + f"?phase={phase.slug}&split={split}"
         if phase is not None and context["board"] is not None

@@ -39,6 +39,16 @@ from submissions.uploads import LimitedTemporaryFileUploadHandler
 PHASE_PARAMETER = OpenApiParameter(
     "phase", OpenApiTypes.STR, required=False, description="Phase slug; default: the open phase, else the latest."
 )
+STATE_PARAMETER = OpenApiParameter(
+    "state", OpenApiTypes.STR, required=False, enum=list(Submission.State.values), description="Only this state."
+)
+ORDER_PARAMETER = OpenApiParameter(
+    "order",
+    OpenApiTypes.STR,
+    required=False,
+    enum=list(selectors.SUBMISSION_ORDERS),
+    description="newest (default), oldest, or best: the ranking metric on the public split (needs `phase`).",
+)
 SPLIT_PARAMETER = OpenApiParameter(
     "split", OpenApiTypes.STR, required=False, enum=["public", "private"], description="Default: public."
 )
@@ -294,7 +304,7 @@ class SubmissionListApi(APIView):
 
     @extend_schema(
         operation_id="submission_list",
-        parameters=[PHASE_PARAMETER, *PAGE_PARAMETERS],
+        parameters=[PHASE_PARAMETER, STATE_PARAMETER, ORDER_PARAMETER, *PAGE_PARAMETERS],
         responses={200: SubmissionDetailSerializer(many=True), **error_responses(400, 401, 404)},
         description="Newest first, a page at a time (default 50, at most 200): `X-Total-Count` holds the "
         "total, `Link` the `next` and `prev` pages.",
@@ -307,7 +317,13 @@ class SubmissionListApi(APIView):
             request.query_params.get("page"), request.query_params.get("page_size")
         )
         listed = selectors.submission_list(
-            competition=competition, phase=phase, user=request.user, page=page, page_size=page_size
+            competition=competition,
+            phase=phase,
+            user=request.user,
+            page=page,
+            page_size=page_size,
+            state=request.query_params.get("state") or None,
+            order=request.query_params.get("order") or "newest",
         )
         organizer = is_organizer(competition=competition, user=request.user)
         response = Response(submission_list_data(submissions=listed.items, user=request.user, organizer=organizer))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from competitions.models import Competition, DatasetImage, Participation, Phase, PhaseMetric, Team
@@ -44,6 +44,7 @@ __all__ = [
     "quota_get",
     "split_visible",
     "submission_get",
+    "SUBMISSION_ORDERS",
     "SubmissionPage",
     "finals_selected",
     "submission_list",
@@ -255,6 +256,9 @@ def _submissions_mine(*, competition: Competition, phase: Phase | None, user: An
     return queryset
 
 
+SUBMISSION_ORDERS = ("newest", "oldest", "best")
+
+
 def submission_list(
     *,
     competition: Competition,
@@ -262,20 +266,65 @@ def submission_list(
     user: Any,
     page: int = 1,
     page_size: int = SUBMISSIONS_PAGE_SIZE,
+    state: str | None = None,
+    order: str = "newest",
 ) -> SubmissionPage:
     """One page of the submissions of the requester's team in ``competition`` (one ``phase`` or
-    all) and the team-less baselines they submitted, newest first, with their total. Anonymous
-    users get nothing; a page after the last is empty.
+    all) and the team-less baselines they submitted, with their total. Anonymous users get
+    nothing; a page after the last is empty.
+
+    ``state``: only those in that state. ``order``: ``newest`` (default), ``oldest``, or ``best``
+    (the phase's ranking metric on the public split in its direction, unscored ones last; needs
+    ``phase``, and a ranking metric the requester may see).
+
+    Raises:
+        ApplicationError: ``validation_error`` for an unknown state or order, or ``best`` without
+            a phase or a visible ranking metric.
     """
+    if state and state not in Submission.State.values:
+        raise ApplicationError(
+            f"state: {state!r} is not a state; use one of {', '.join(Submission.State.values)}.",
+            code="validation_error",
+        )
+    if order not in SUBMISSION_ORDERS:
+        raise ApplicationError(
+            f"order: {order!r} is not an order; use one of {', '.join(SUBMISSION_ORDERS)}.", code="validation_error"
+        )
     queryset = _submissions_mine(competition=competition, phase=phase, user=user)
+    if state:
+        queryset = queryset.filter(state=state)
     total = queryset.count()
     offset = (page - 1) * page_size
-    items = list(
-        _submissions_with_details()
-        .filter(pk__in=queryset.order_by("-created_at", "-id").values("pk")[offset : offset + page_size])
-        .order_by("-created_at", "-id")
-    )
+    ordering: list[Any] = ["-created_at", "-id"] if order != "oldest" else ["created_at", "id"]
+    if order == "best":
+        ranking = _ranking_metric_visible(phase=phase, user=user)
+        value = Subquery(
+            Score.objects.filter(submission_id=OuterRef("pk"), split=Score.Split.PUBLIC, metric=ranking.metric)
+            .order_by()
+            .values("value")[:1]
+        )
+        queryset = queryset.annotate(ranking_value=value)
+        key = F("ranking_value")
+        ordering = [
+            key.asc(nulls_last=True) if ranking.direction == PhaseMetric.Direction.LOWER else key.desc(nulls_last=True),
+            "created_at",
+            "id",
+        ]
+    chosen = list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + page_size])
+    found = {item.pk: item for item in _submissions_with_details().filter(pk__in=chosen)}
+    items = [found[pk] for pk in chosen if pk in found]
     return SubmissionPage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _ranking_metric_visible(*, phase: Phase | None, user: Any) -> PhaseMetric:
+    if phase is None:
+        raise ApplicationError("order: best needs a phase (?phase=SLUG).", code="validation_error")
+    ranking = next((metric for metric in phase.metrics.all() if metric.is_ranking), None)
+    if ranking is None or (not ranking.shown and not is_organizer(competition=phase.competition, user=user)):
+        raise ApplicationError(
+            "order: best is not available: this phase shows no ranking metric.", code="validation_error"
+        )
+    return ranking
 
 
 def finals_selected(*, competition: Competition, phase: Phase, user: Any) -> int:

@@ -14,9 +14,10 @@ from django.urls import reverse
 from competitions.selectors import competition_get, is_organizer, participation_get
 from gan_platform.errors import ApplicationError
 from submissions.leaderboards import leaderboard_place
-from submissions.models import Score
+from submissions.models import Score, Submission
 from submissions.selectors import (
     finals_selected,
+    metric_display,
     phase_resolve,
     queue_positions,
     quota_get,
@@ -65,20 +66,46 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _score_columns(phase, user, organizer: bool) -> list:
+    """The phase metrics a My submissions row shows: the ranking metric first, then the others in
+    the display order; hidden metrics only for organizers."""
+    display = metric_display(phase=phase)
+    metrics = [metric for metric in phase.metrics.all() if metric.shown or organizer]
+    return sorted(metrics, key=lambda metric: (not metric.is_ranking, display.position(metric.metric)))
+
+
+def _public_scores(submission, *, user, organizer: bool) -> dict:
+    return {
+        score.metric: score
+        for score in submission_scores_visible(submission=submission, user=user, organizer=organizer)
+        if score.split == Score.Split.PUBLIC
+    }
+
+
 @login_required
 def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
     competition = _competition_or_404(request, slug)
     participation = participation_get(competition=competition, user=request.user)
+    if participation is None and not is_organizer(competition=competition, user=request.user):
+        return redirect(f"{reverse('competitions:detail-section', args=[slug, 'rules'])}?next=mine#join")
     phase = _phase_or_404(competition, request.GET.get("phase"))
+    state = request.GET.get("state") or ""
+    order = request.GET.get("order") or "newest"
     try:
         page = int(request.GET.get("page") or 1)
         if page < 1:
             raise ValueError
-        listed = submission_list(competition=competition, phase=phase, user=request.user, page=page)
-    except (ValueError, ApplicationError) as error:
+    except ValueError as error:
         raise Http404("No such page of submissions.") from error
+    try:
+        listed = submission_list(
+            competition=competition, phase=phase, user=request.user, page=page, state=state or None, order=order
+        )
+    except ApplicationError as error:
+        raise Http404(error.message) from error
     submissions = listed.items
     positions = queue_positions(submissions)
+    organizer = is_organizer(competition=competition, user=request.user)
     return render(
         request,
         "submissions/mine.html",
@@ -88,9 +115,21 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             "phases": list(competition.phases.all()),
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team) if participation else None,
-            "rows": [(submission, positions.get(submission.pk)) for submission in submissions],
+            "columns": _score_columns(phase, request.user, organizer),
+            "rows": [
+                (
+                    submission,
+                    positions.get(submission.pk),
+                    _public_scores(submission, user=request.user, organizer=organizer),
+                )
+                for submission in submissions
+            ],
             "finals_used": finals_selected(competition=competition, phase=phase, user=request.user),
             "listed": listed,
+            "state": state,
+            "order": order,
+            "states": Submission.State.choices,
+            "orders": [("newest", "Newest first"), ("oldest", "Oldest first"), ("best", "Best score first")],
         },
     )
 

@@ -135,6 +135,17 @@ def parser_build() -> argparse.ArgumentParser:
 
     submissions = add("submissions", "List your team's submissions to a competition.", json_option, phase_option)
     submissions.add_argument("competition", metavar="COMPETITION", help="competition slug")
+    submissions.add_argument(
+        "--state",
+        choices=("queued", "validating", "generating", "scoring", "scored", "failed", "cancelled"),
+        help="only the submissions in this state",
+    )
+    submissions.add_argument(
+        "--order",
+        choices=("newest", "oldest", "best"),
+        default="newest",
+        help="newest (default), oldest, or best: by the ranking metric on the public split (needs --phase)",
+    )
     submissions.set_defaults(handler=command_submissions)
 
     leaderboard = add("leaderboard", "Show a competition's leaderboard.", json_option, phase_option)

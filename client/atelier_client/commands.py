@@ -316,27 +316,56 @@ def command_select_final(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _ranking_score(item: dict[str, Any]) -> str:
+    """The public ranking score of a listed submission with its interval, in the server's decimals."""
+    score = next(
+        (score for score in item.get("scores") or [] if score.get("is_ranking") and score.get("split") == "public"),
+        None,
+    )
+    if score is None:
+        return "-"
+    decimals = score.get("decimals") if isinstance(score.get("decimals"), int) else None
+    interval = _interval_format(score.get("interval"), decimals)
+    return f"{_value_format(score.get('value'), decimals)} {interval}".strip()
+
+
 def command_submissions(args: argparse.Namespace) -> ExitCode:
     api = _api(args)
-    submissions = api.submissions_list(args.competition, phase=args.phase)
+    submissions = api.submissions_list(
+        args.competition, phase=args.phase, state=getattr(args, "state", None), order=getattr(args, "order", None)
+    )
     if args.json:
         _json_out(submissions)
         return ExitCode.OK
     if not submissions:
-        _note("Your team has no submission here yet.")
+        _note("No submission matches." if getattr(args, "state", None) else "Your team has no submission here yet.")
         return ExitCode.OK
+    label = next(
+        (
+            score.get("label") or score.get("metric")
+            for item in submissions
+            for score in item.get("scores") or []
+            if score.get("is_ranking")
+        ),
+        "SCORE",
+    )
     rows = [
         [
             f"#{item.get('id')}",
             time_format(item.get("created_at")),
             _name(item.get("phase")),
             state_describe(item),
+            _ranking_score(item),
             "yes" if item.get("is_final") else "",
             item.get("description") or "",
         ]
         for item in submissions
     ]
-    _out(table_render(["ID", "SUBMITTED", "PHASE", "STATE", "FINAL", "DESCRIPTION"], rows))
+    headers = ["ID", "SUBMITTED", "PHASE", "STATE", f"{label} (PUBLIC)".upper(), "FINAL", "DESCRIPTION"]
+    text, dropped = table_fit(headers, rows, width=output_width(), shrinkable=[6], optional=[2, 6])
+    _out(text)
+    if dropped:
+        _note(f"note: {', '.join(dropped)} left out to fit the terminal; widen it or use --json for every column.")
     return ExitCode.OK
 
 

@@ -460,9 +460,28 @@ def test_submissions_lists_the_teams_submissions(logged_in, capsys):
     assert main(["submissions", "monet"]) == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["ID", "SUBMITTED", "PHASE", "STATE", "FINAL", "DESCRIPTION"]
-    assert out[1].split()[:1] + out[1].split()[-2:] == ["#8", "generating", "1/4"]
-    assert out[2].split()[-1] == "scored"
+    assert out[0].split() == ["ID", "SUBMITTED", "PHASE", "STATE", "SCORE", "(PUBLIC)", "FINAL", "DESCRIPTION"]
+    assert out[1].split()[:1] + out[1].split()[-3:] == ["#8", "generating", "1/4", "-"]
+    assert out[2].split()[-2:] == ["scored", "-"]
+
+
+def test_submissions_filters_by_state_orders_and_shows_the_ranking_score(logged_in, capsys):
+    scored = submission_detail(7, "scored", scores=SCORES_WITH_LABELS)
+    logged_in.route("GET", "/api/v1/competitions/monet/submissions/", [scored])
+
+    assert main(["submissions", "monet", "--phase", "main", "--state", "scored", "--order", "best"]) == 0
+
+    query = logged_in.requests[0].query
+    assert (query["state"], query["order"], query["phase"]) == (["scored"], ["best"], ["main"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[4:6] == ["FID", "(PUBLIC)"]
+    assert out[1].split()[:1] + out[1].split()[-4:] == ["#7", "scored", "1247.66", "[1240.00,", "1250.56]"]
+
+
+def test_submissions_refuses_an_unknown_state_before_any_request(logged_in, capsys):
+    assert main(["submissions", "monet", "--state", "winning"]) == 2
+    assert logged_in.requests == []
+    assert "invalid choice: 'winning'" in capsys.readouterr().err
 
 
 def test_cancel_posts_and_shows_the_new_state(logged_in, capsys):

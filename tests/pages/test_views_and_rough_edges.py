@@ -147,3 +147,39 @@ def test_an_organizer_viewing_a_participants_submission_gets_an_organizer_breadc
     assert "Organizer dashboard</a>" in page
     assert "Submission of team" in page
     assert ">My submissions</a></p>" not in page
+
+
+def test_my_submissions_shows_the_ranking_score_with_its_interval_filters_and_orders(client, board):
+    login(client, board["alice"])
+    page = client.get("/c/wood/submissions/?order=best").content.decode()
+    # the ranking metric's column with the interval, then the other shown metrics
+    assert 'FID <span class="badge badge-muted">ranking</span></th>' in page
+    assert '20.000<br><span class="interval">[19.000, 21.000]</span>' in page
+    ids = [int(found) for found in re.findall(r'<td class="num" data-value="(\d+)"><a href="/submissions/', page)]
+    assert ids == [board["best"].pk, board["first"].pk]
+    # private figures (21.0, 31.0) never show while the phase runs
+    assert "21.000</" not in page.replace("21.000]", "")
+    oldest = client.get("/c/wood/submissions/?order=oldest").content.decode()
+    ids = [int(found) for found in re.findall(r'<td class="num" data-value="(\d+)"><a href="/submissions/', oldest)]
+    assert ids == [board["first"].pk, board["best"].pk]
+    none = client.get("/c/wood/submissions/?state=failed").content.decode()
+    assert "No submission in the state “failed” in Main." in none
+    assert '<option value="failed" selected>' in none
+    assert client.get("/c/wood/submissions/?state=winning").status_code == 404
+
+
+def test_before_joining_the_submit_and_mine_tabs_lead_to_the_join_step(client, board):
+    carol = user_create("carol")
+    login(client, carol)
+    overview = client.get("/c/wood/").content.decode()
+    assert ">Join to submit</a>" in overview and ">My submissions</a>" not in overview
+    board_page = client.get("/c/wood/leaderboard/").content.decode()
+    assert ">Join to submit</a>" in board_page
+    mine = client.get("/c/wood/submissions/")
+    assert mine.status_code == 302 and mine["Location"].endswith("/c/wood/rules/?next=mine#join")
+    assert client.get("/c/wood/submit/").status_code == 302
+    rules = client.get("/c/wood/rules/").content.decode()
+    assert 'id="join"' in rules
+    # once joined, the tabs are back
+    login(client, board["alice"])
+    assert ">My submissions</a>" in client.get("/c/wood/leaderboard/").content.decode()
