@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -71,7 +72,17 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+BYTES_PER_MB = 1_000_000
+
+
 class PhaseForm(forms.ModelForm):
+    upload_size_limit = forms.DecimalField(
+        label="Upload size limit (MB)",
+        min_value=Decimal("0.001"),
+        decimal_places=6,
+        help_text="Megabytes of 1,000,000 bytes (200 MiB is 209.7152 MB).",
+    )
+
     class Meta:
         model = Phase
         fields = PHASE_FORM_FIELDS
@@ -80,6 +91,8 @@ class PhaseForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        size = self.initial.get("upload_size_limit") or Phase._meta.get_field("upload_size_limit").default
+        self.initial["upload_size_limit"] = format((Decimal(int(size)) / BYTES_PER_MB).normalize(), "f")
         metrics = {metric.metric: metric for metric in self.instance.metrics.all()} if self.instance.pk else {}
         ranking = next((name for name, metric in metrics.items() if metric.is_ranking), "fid")
         self.fields["ranking_metric"] = forms.ChoiceField(
@@ -94,6 +107,10 @@ class PhaseForm(forms.ModelForm):
                 required=False, initial=existing.shown if existing else True, label=f"{label}: shown to participants"
             )
             self.metric_names.append(value)
+
+    def clean_upload_size_limit(self) -> int:
+        """Megabytes as typed, bytes as stored."""
+        return int(self.cleaned_data["upload_size_limit"] * BYTES_PER_MB)
 
     def metric_rows(self):
         return [(self[f"metric_{name}"], self[f"metric_{name}_shown"]) for name in self.metric_names]

@@ -34,11 +34,12 @@ from submissions.leaderboards import (
     etag_matches,
     leaderboard_etag,
     leaderboard_history,
+    leaderboard_leader,
     leaderboard_page,
     leaderboard_view,
     page_params,
 )
-from submissions.selectors import split_visible
+from submissions.selectors import competition_activity, split_visible
 
 SECTIONS = ("overview", "rules", "data", "scoring", "timeline")
 
@@ -97,6 +98,8 @@ def competition_detail(request: HttpRequest, slug: str, section: str = "overview
         "organizer": is_organizer(competition=competition, user=request.user),
         "now": timezone.now(),
     }
+    if section == "overview":
+        context.update(_overview(request, competition, phases))
     if section == "data":
         images = list(public_images(competition=competition))
         context["style_images"] = [image for image in images if image.image_set.kind == ImageSet.Kind.STYLE]
@@ -109,6 +112,28 @@ def competition_detail(request: HttpRequest, slug: str, section: str = "overview
             for phase in phases
         ]
     return render(request, "competitions/detail.html", context)
+
+
+def _overview(request: HttpRequest, competition: Competition, phases: list[Phase]) -> dict:
+    """The overview's figures and the public board's leader (when the visitor may see the board)."""
+    phase = _phase_from_query(request, phases) if phases else None
+    leader = None
+    ranking = None
+    if phase is not None:
+        try:
+            view = leaderboard_view(phase=phase, split="public", viewer=request.user)
+        except ApplicationError:
+            view = None
+        if view is not None:
+            leader = leaderboard_leader(view)
+            ranking = view.ranking
+    return {
+        "stats": competition_activity(competition=competition, phase=phase),
+        "stats_phase": phase,
+        "leader": leader,
+        "leader_metric": ranking,
+        "leader_score": (leader or {}).get("scores", {}).get(ranking.metric) if ranking is not None else None,
+    }
 
 
 @login_required

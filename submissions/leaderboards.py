@@ -46,6 +46,7 @@ __all__ = [
     "leaderboard_get",
     "leaderboard_history",
     "leaderboard_page",
+    "leaderboard_leader",
     "leaderboard_place",
     "leaderboard_rows_all",
     "leaderboard_view",
@@ -304,6 +305,18 @@ def _mine(view: BoardView, page_size: int) -> dict[str, Any] | None:
     mine.pop("_team_id")
     mine["is_mine"] = True
     return mine
+
+
+def leaderboard_leader(view: BoardView) -> dict[str, Any] | None:
+    """The first ranked row of the board (the current leader), or None (one query)."""
+    if view.ranking is None:
+        return None
+    row = _standings(view).filter(is_baseline=False).order_by(*_ORDER).values(*_FIELDS).first()
+    if row is None:
+        return None
+    leader = _format(view, row, 1)
+    leader.pop("_team_id")
+    return leader
 
 
 def leaderboard_place(*, submission: Submission, viewer: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Every read is filtered by what the viewer may see:
   only to organizers.
 
 The leaderboards themselves are read from the standings in :mod:`submissions.leaderboards`.
+(Just over 500 lines: every read with its visibility rule stays in one place, on purpose.)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "submission_get",
     "SUBMISSION_ORDERS",
     "SubmissionPage",
+    "competition_activity",
     "finals_selected",
     "submission_list",
     "submission_preview_outputs",
@@ -488,3 +490,21 @@ def leaderboard_visible(*, phase: Phase, split: str, viewer: Any, now: datetime 
             code="private_leaderboard_hidden",
             status=403,
         )
+
+
+def competition_activity(
+    *, competition: Competition, phase: Phase | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The overview's figures: ``participants``, ``teams`` (with a member), ``submissions`` (every
+    phase), ``scored_today`` (scored since midnight UTC) and ``time_left`` (of ``phase`` while it is
+    open, else None). Four counting queries; the leader comes from the board, not from here."""
+    now = now or timezone.now()
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    submissions = Submission.objects.filter(phase__competition=competition)
+    return {
+        "participants": Participation.objects.filter(competition=competition).count(),
+        "teams": Participation.objects.filter(competition=competition).values("team_id").distinct().count(),
+        "submissions": submissions.count(),
+        "scored_today": submissions.filter(state=Submission.State.SCORED, finished_at__gte=midnight).count(),
+        "time_left": (phase.ends_at - now) if phase is not None and phase.starts_at <= now < phase.ends_at else None,
+    }

@@ -52,11 +52,14 @@ def metric_interval(interval, decimals: int = 3) -> str:
 
 @register.filter
 def megabytes(size: int | None) -> str:
+    """A byte count in decimal units, as labelled: ``20 MB`` is 20,000,000 bytes, ``1.5 kB`` 1,500."""
     if size is None:
         return "—"
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.0f} MB" if size % (1024 * 1024) == 0 else f"{size / (1024 * 1024):.1f} MB"
-    return f"{size / 1024:.0f} KB"
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            text = f"{size / scale:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
+    return f"{size} bytes"
 
 
 @register.filter
@@ -97,3 +100,17 @@ def exact_utc(value: datetime | str | None) -> str:
     """``2026-12-05 12:34:56 UTC``: the exact time for a title attribute."""
     moment = _moment(value)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""
+
+
+@register.filter
+def duration_short(value) -> str:
+    """A timedelta as ``3d 4h``, ``5h 12m`` or ``12m``."""
+    seconds = int(value.total_seconds()) if value is not None else 0
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"

@@ -34,6 +34,15 @@
     for (const el of document.querySelectorAll("[data-visitor-zone]")) el.textContent = zone;
   }
 
+  // <form data-confirm="what happens, what cannot be undone">: ask before posting.
+  function confirmForms() {
+    for (const form of document.querySelectorAll("form[data-confirm]")) {
+      form.addEventListener("submit", (event) => {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    }
+  }
+
   // <table data-sortable>: click a <th data-sort="number|text"> button to sort.
   function sortableTables() {
     for (const table of document.querySelectorAll("table[data-sortable]")) {
@@ -110,7 +119,7 @@
       const current = document.getElementById("content");
       if (fresh && current) {
         current.innerHTML = fresh.innerHTML;
-        for (const enhance of [localTimes, sortableTables, liveSubmissions, apiButtons]) {
+        for (const enhance of [localTimes, sortableTables, liveSubmissions, apiButtons, confirmForms]) {
           try { enhance(); } catch (error) { console.error("atelier.js:", enhance.name, error); }
         }
       }
@@ -203,7 +212,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     // Each enhancement is independent: one failing must not take the others down.
-    for (const enhance of [localTimes, sortableTables, liveSubmissions, uploadForms, apiButtons]) {
+    for (const enhance of [localTimes, sortableTables, liveSubmissions, uploadForms, apiButtons, confirmForms]) {
       try { enhance(); } catch (error) { console.error("atelier.js:", enhance.name, error); }
     }
   });
