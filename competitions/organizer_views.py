@@ -7,6 +7,7 @@ through a service of competitions or submissions.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from competitions.bundles import bundle_export_bytes, bundle_import
 from competitions.models import Competition, ImageSet, Phase, PhaseMetric
 from competitions.selectors import competition_get, is_organizer, public_images
 from competitions.services import (
@@ -129,6 +131,10 @@ class PhaseForm(forms.ModelForm):
 
     def phase_fields(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in PHASE_FORM_FIELDS}
+
+
+class DuplicateForm(forms.Form):
+    slug = forms.SlugField(max_length=64, help_text="The new edition's address: /c/SLUG/.")
 
 
 class SplitForm(forms.Form):
@@ -431,3 +437,31 @@ def phase_reveal(request: HttpRequest, slug: str, phase_slug: str) -> HttpRespon
     else:
         messages.success(request, f"The private leaderboard of {phase.name} is now visible to everyone.")
     return redirect("competitions:organizer-dashboard", slug=slug)
+
+
+@login_required
+def competition_duplicate(request: HttpRequest, slug: str) -> HttpResponse:
+    """Start a new edition: the competition's bundle (settings, phases, metrics, images, split)
+    imported under a new slug, as a draft that only its organizers see until they open it."""
+    competition = _organized_or_404(request, slug)
+    form = DuplicateForm(request.POST or None, initial={"slug": f"{competition.slug}-2"})
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and Competition.objects.filter(slug=form.cleaned_data["slug"]).exists()
+    ):
+        form.add_error("slug", f"{form.cleaned_data['slug']!r} is taken by another competition; choose another slug.")
+    if request.method == "POST" and form.is_valid():
+        try:
+            copy = bundle_import(
+                io.BytesIO(bundle_export_bytes(competition)), organizer=request.user, slug=form.cleaned_data["slug"]
+            )
+        except ApplicationError as error:
+            form.add_error("slug", error.message)
+        else:
+            messages.success(
+                request,
+                f"{copy.title} is copied to /c/{copy.slug}/ as a draft: check its phase dates, then publish it.",
+            )
+            return redirect("competitions:organizer-dashboard", slug=copy.slug)
+    return render(request, "competitions/organizer/duplicate.html", {"competition": competition, "form": form})

@@ -40,6 +40,7 @@ from submissions.leaderboards import (
     page_params,
 )
 from submissions.selectors import competition_activity, split_visible
+from submissions.starter_kits import starter_kit_baseline
 
 SECTIONS = ("overview", "rules", "data", "scoring", "timeline")
 
@@ -106,6 +107,10 @@ def competition_detail(request: HttpRequest, slug: str, section: str = "overview
         context["preview_images"] = list(preview_images(competition=competition))
         content_set = competition.image_sets.filter(kind=ImageSet.Kind.CONTENT).first()
         context["content_count"] = content_set.image_count if content_set else 0
+        context["kit_phase"] = _phase_from_query(request, phases) if phases else None
+        context["kit_baseline"] = (
+            starter_kit_baseline(phase=context["kit_phase"]) if context["kit_phase"] is not None else None
+        )
     if section == "scoring":
         context["phase_metrics"] = [
             (phase, [metric for metric in phase.metrics.all() if metric.shown or context["organizer"]])

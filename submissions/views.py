@@ -7,7 +7,7 @@ Uploads, cancelling and final selection go through the REST API from the page
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -27,6 +27,7 @@ from submissions.selectors import (
     submission_queue_position,
     submission_scores_visible,
 )
+from submissions.starter_kits import starter_kit_zip
 
 EFFICIENCY_METRICS = ("latency", "parameters")
 
@@ -183,3 +184,16 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
             "calibrated": all(score.calibrated for score in scores) and competition.calibrated,
         },
     )
+
+
+def starter_kit(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """The phase's starter kit (``?phase=``, default the open one): public data, constraints,
+    commands and the baseline checkpoint, as a streamed zip. Anyone who sees the competition."""
+    competition = _competition_or_404(request, slug)
+    phase = _phase_or_404(competition, request.GET.get("phase"))
+    response = StreamingHttpResponse(
+        starter_kit_zip(competition=competition, phase=phase), content_type="application/zip"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{phase.slug}-starter-kit.zip"'
+    response["Cache-Control"] = "private, no-cache"
+    return response

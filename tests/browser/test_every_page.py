@@ -115,6 +115,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         ("/c/woodcuts/organize/edit/", "organizer-edit"),
         ("/c/woodcuts/organize/phases/main/", "organizer-phase"),
         ("/c/woodcuts/organize/data/", "organizer-data"),
+        ("/c/woodcuts/organize/duplicate/", "organizer-duplicate"),
         ("/c/woodcuts/leaderboard/?split=private", "leaderboard-private-organizer"),
     ]:
         check(page, url, f"page-{name}-{suffix}", csp_violations)

@@ -116,3 +116,20 @@ def test_the_overview_shows_participants_teams_submissions_scored_today_time_lef
     assert (stats["Participants"], stats["Teams"], stats["Submissions"], stats["Scored today"]) == ("2", "2", "2", "1")
     assert re.fullmatch(r"[67]d \d+h", stats["Time left"])
     assert ">alice</a>" in stats["Leader (public)"] and "FID 20.000" in stats["Leader (public)"]
+
+
+def test_duplicate_this_competition_copies_it_as_a_draft(client, wood, settings, tmp_path):
+    from competitions.models import Competition
+
+    client.force_login(wood.organizers.get())
+    form = client.get("/c/wood/organize/duplicate/").content.decode()
+    assert "starts as a <strong>draft</strong>" in form and 'value="wood-2"' in form
+    taken = client.post("/c/wood/organize/duplicate/", {"slug": "wood"}).content.decode()
+    assert "&#x27;wood&#x27; is taken by another competition; choose another slug." in taken
+    response = client.post("/c/wood/organize/duplicate/", {"slug": "wood-2027"})
+    assert response.status_code == 302 and response["Location"] == "/c/wood-2027/organize/"
+    copy = Competition.objects.get(slug="wood-2027")
+    assert copy.visibility == "draft" and copy.phases.count() == 1
+    assert copy.image_sets.get(kind="content").image_count == 6
+    client.logout()
+    assert client.get("/c/wood-2027/").status_code == 404
