@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from competitions.selectors import competition_get, is_organizer, participation_get
 from gan_platform.errors import ApplicationError
+from submissions.comparisons import comparison_candidates, comparison_get, comparison_ids_parse
 from submissions.leaderboards import leaderboard_place
 from submissions.models import Score, Submission
 from submissions.selectors import (
@@ -197,3 +198,36 @@ def starter_kit(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{phase.slug}-starter-kit.zip"'
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+def compare(request: HttpRequest, slug: str) -> HttpResponse:
+    """Two or more submissions side by side (``?ids=3,5``): scores, then outputs on the same public
+    preview inputs; without ids, the picker of what the visitor may compare."""
+    competition = _competition_or_404(request, slug)
+    phase = _phase_or_404(competition, request.GET.get("phase"))
+    comparison, problem = None, ""
+    if request.GET.getlist("ids"):
+        try:
+            ids = comparison_ids_parse(request.GET.getlist("ids"))
+            comparison = comparison_get(competition=competition, ids=ids, user=request.user)
+        except ApplicationError as error:
+            if error.status == 404:
+                raise Http404(error.message) from error
+            problem = error.message
+        else:
+            phase = comparison.submissions[0].phase
+    return render(
+        request,
+        "submissions/compare.html",
+        {
+            "competition": competition,
+            "phase": phase,
+            "comparison": comparison,
+            "problem": problem,
+            "candidates": comparison_candidates(competition=competition, phase=phase, user=request.user),
+            "chosen": [submission.pk for submission in comparison.submissions] if comparison else [],
+            "organizer": is_organizer(competition=competition, user=request.user),
+            "participation": participation_get(competition=competition, user=request.user),
+        },
+        status=400 if problem else 200,
+    )

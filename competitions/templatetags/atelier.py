@@ -114,3 +114,12 @@ def duration_short(value) -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{minutes}m"
+
+
+@register.filter
+def list_item(sequence, index: int):
+    """``sequence[index]`` in a template, None when out of range."""
+    try:
+        return sequence[int(index)]
+    except (IndexError, TypeError, ValueError):
+        return None
