@@ -375,6 +375,12 @@ class AtelierApi:
             "GET", f"competitions/{quote(slug, safe='')}/leaderboard/", query={"phase": phase, "split": split}
         )
 
+    def comparison_get(self, slug: str, ids: list[int]) -> dict[str, Any]:
+        """Two to six submissions side by side: scores and preview output URLs."""
+        return self.request(
+            "GET", f"competitions/{quote(slug, safe='')}/compare/", query={"ids": ",".join(str(i) for i in ids)}
+        )
+
     def submissions_list(
         self, slug: str, *, phase: str | None = None, state: str | None = None, order: str | None = None
     ) -> list[dict[str, Any]]:

@@ -369,6 +369,39 @@ def command_submissions(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def command_compare(args: argparse.Namespace) -> ExitCode:
+    if not 2 <= len(args.ids) <= 6:
+        raise CliError(f"Give 2 to 6 submission ids to compare ({len(args.ids)} given).", ExitCode.USAGE)
+    api = _api(args, login="optional")
+    comparison = api.comparison_get(args.competition, list(args.ids))
+    if args.json:
+        _json_out(comparison)
+        return ExitCode.OK
+    submissions = comparison.get("submissions") or []
+    headers = ["METRIC", "SPLIT"] + [
+        f"#{item.get('id')} {'baseline' if item.get('is_baseline') else _name(item.get('team'))}"
+        for item in submissions
+    ]
+    rows = []
+    for metric in comparison.get("metrics") or []:
+        decimals = metric.get("decimals") if isinstance(metric.get("decimals"), int) else None
+        cells = []
+        for cell in metric.get("values") or []:
+            if cell is None:
+                cells.append("-")
+                continue
+            interval = _interval_format(cell.get("interval"), decimals)
+            cells.append(f"{_value_format(cell.get('value'), decimals)} {interval}".strip())
+        rows.append([metric.get("label") or metric.get("metric"), metric.get("split"), *cells])
+    text, dropped = table_fit(headers, rows, width=output_width(), shrinkable=[0])
+    _out(text if rows else "No score to compare yet.")
+    previews = comparison.get("previews") or []
+    if previews:
+        made = sum(1 for preview in previews for url in preview.get("output_urls") or [] if url)
+        _out(f"{len(previews)} public preview image(s), {made} output(s): use --json for their URLs.")
+    return ExitCode.OK
+
+
 def _metric_entries(board: dict[str, Any]) -> list[dict[str, Any]]:
     entries = []
     for metric in board.get("metrics") or []:

@@ -669,3 +669,47 @@ def test_a_piped_leaderboard_keeps_every_column_and_the_whole_names(logged_in, c
     assert out[1].split() == ["RANK", "TEAM", "SUBMISSION", "FID", "KID", "ENTRIES", "LAST"]
     assert "a floor every real model must beat" in out[2]
     assert out[3].split()[-6:] == ["12", "2026-11-22", "10:00", "UTC", "<-", "you"]
+
+
+COMPARISON = {
+    "submissions": [
+        {"id": 7, "team": "ada", "is_baseline": False, "description": "", "phase": "main"},
+        {"id": 2, "team": None, "is_baseline": True, "description": "Identity", "phase": "main"},
+    ],
+    "metrics": [
+        {
+            "metric": "fid",
+            "label": "FID",
+            "split": "public",
+            "direction": "lower",
+            "decimals": 2,
+            "values": [{"value": 41.234, "interval": [40.0, 42.5]}, {"value": 60.0, "interval": None}],
+        },
+        {
+            "metric": "ssim",
+            "label": "SSIM (content)",
+            "split": "public",
+            "direction": "higher",
+            "decimals": 3,
+            "values": [{"value": 0.5, "interval": None}, None],
+        },
+    ],  # fmt: skip
+    "previews": [{"image": "a", "input_url": "http://x/a.png", "output_urls": ["http://x/7/a.png", None]}],
+}
+
+
+def test_compare_prints_scores_side_by_side_with_the_display_names(logged_in, capsys):
+    logged_in.route("GET", "/api/v1/competitions/monet/compare/", COMPARISON)
+    assert main(["compare", "monet", "7", "2"]) == 0
+    assert logged_in.requests[0].query == {"ids": ["7,2"]}
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["METRIC", "SPLIT", "#7", "ada", "#2", "baseline"]
+    assert out[1].split() == ["FID", "public", "41.23", "[40.00,", "42.50]", "60.00"]
+    assert out[2].split() == ["SSIM", "(content)", "public", "0.500", "-"]
+    assert out[3] == "1 public preview image(s), 1 output(s): use --json for their URLs."
+
+
+def test_compare_needs_two_ids_and_says_so_before_any_request(logged_in, capsys):
+    assert main(["compare", "monet", "7"]) == 2
+    assert logged_in.requests == []
+    assert "Give 2 to 6 submission ids to compare (1 given)." in capsys.readouterr().err
