@@ -65,6 +65,16 @@ class CompetitionForm(forms.ModelForm):
         model = Competition
         fields = COMPETITION_FORM_FIELDS
         widgets = {"description": forms.Textarea(attrs={"rows": 6}), "rules": forms.Textarea(attrs={"rows": 6})}
+        help_texts = {
+            "feature_weights": (
+                "Pretrained: figures comparable with published FID; every scoring worker needs the weights "
+                "(python -m gan_core weights fetch, checked by python -m gan_core weights status on the worker): "
+                "a run on a worker without them goes back to the queue and, after its retries, fails as the "
+                "platform's fault, never counted against a quota. Random-initialised: for demos and tests only; "
+                "its figures rank this competition's submissions among themselves and every page marks them "
+                "Not calibrated."
+            )
+        }
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -103,6 +103,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         (f"/submissions/{scored.pk}/", "submission-scored"),
         (f"/submissions/{failed.pk}/", "submission-failed"),
         ("/c/woodcuts/leaderboard/", "leaderboard-participant"),
+        (f"/c/woodcuts/compare/?ids={scored.pk},{failed.pk}", "compare"),
         ("/accounts/token/", "token"),
     ]:
         check(page, url, f"page-{name}-{suffix}", csp_violations)

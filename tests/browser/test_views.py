@@ -132,3 +132,38 @@ def test_the_dashboards_rerun_cancel_and_reveal_ask_first(page, wood):
     assert "Every participant sees the private scores at once; this cannot be undone." in messages[-1]
     assert wood["competition"].phases.get().private_revealed_at is None
     screenshot(page, "views-dashboard")
+
+
+def test_a_participant_compares_submissions_and_downloads_the_starter_kit(page, wood):
+    log_in(page, "alice")
+    page.goto("/c/wood/")
+    page.get_by_role("link", name="Compare", exact=True).click()
+    page.get_by_label(f"#{wood['best'].pk}", exact=False).check()
+    page.get_by_label(f"#{wood['first'].pk}", exact=False).check()
+    assert page.get_by_label(f"#{wood['bobs'].pk}", exact=False).count() == 0, "another team's is not offered"
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url("**/compare/?**ids=**")
+    header = page.locator("#compare-scores thead").inner_text()
+    assert f"#{wood['best'].pk}" in header and f"#{wood['first'].pk}" in header
+    fid = page.locator("#compare-scores tbody tr").first.inner_text()
+    assert "20.000" in fid and "30.000" in fid
+    assert page.locator("#compare-gallery tbody tr").count() == 2, "one row per public preview image"
+    assert accessibility_problems(page) == []
+    screenshot(page, "views-compare")
+
+    page.goto("/c/wood/data/")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the starter kit").click()
+    assert download_info.value.suggested_filename == "wood-main-starter-kit.zip"
+
+
+def test_an_organizer_duplicates_the_competition_as_a_draft(page, wood):
+    from competitions.models import Competition
+
+    log_in(page, wood["competition"].organizers.get().username)
+    page.goto("/c/wood/organize/")
+    page.get_by_role("link", name="Duplicate").click()
+    page.get_by_label("Slug").fill("wood-2027")
+    page.get_by_role("button", name="Create the copy as a draft").click()
+    page.get_by_text("is copied to /c/wood-2027/ as a draft").wait_for()
+    assert Competition.objects.get(slug="wood-2027").visibility == "draft"
