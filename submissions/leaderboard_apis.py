@@ -57,6 +57,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
         )
     )
     submitted_at = serializers.CharField(help_text="When the submission that counts was uploaded.")
+    rerunning = serializers.BooleanField(
+        help_text="The submission is being rerun: these are its previous scores until the new ones land."
+    )
     entries = serializers.IntegerField(help_text="The team's scored submissions in the phase (1 for a baseline).")
     last_submitted_at = serializers.CharField(help_text="When the team's newest scored submission was uploaded.")
     description = serializers.CharField(

@@ -72,6 +72,7 @@ _FIELDS = (
     "calibrated",
     "entries",
     "last_submitted_at",
+    "held",
 )
 BASELINE_NAME_CHARACTERS = 32
 
@@ -251,6 +252,7 @@ def _format(view: BoardView, row: dict[str, Any], rank: int | None) -> dict[str,
         "scores": scores,
         "submitted_at": _iso(row["submitted_at"]),
         "entries": row["entries"],
+        "rerunning": row["held"],
         "last_submitted_at": _iso(row["last_submitted_at"] or row["submitted_at"]),
         "description": (row["submission__description"] or None) if row["team_id"] is None else None,
         "_team_id": row["team_id"],

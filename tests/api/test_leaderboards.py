@@ -38,6 +38,7 @@ ROW_KEYS = {
     "scores",
     "submitted_at",
     "entries",
+    "rerunning",
     "last_submitted_at",
     "description",
     "is_mine",

@@ -108,7 +108,7 @@ def test_the_dashboards_rerun_cancel_and_reveal_ask_first(page, wood):
     page.once("dialog", dismiss)
     page.locator(f'form[action$="/submissions/{wood["best"].pk}/rerun/"] button').click()
     page.wait_for_timeout(300)
-    assert "this cannot be undone" in messages[-1]
+    assert "This cannot be undone" in messages[-1] and "marked rerunning" in messages[-1]
     assert Submission.objects.get(pk=wood["best"].pk).state == Submission.State.SCORED
 
     # accepted: the rerun runs

@@ -46,8 +46,9 @@ def test_the_dashboard_confirms_rerun_cancel_and_reveal_and_offers_no_rerun_whil
     assert "/rerun/" in actions(scored.pk) and "/cancel/" not in actions(scored.pk)
     assert "/rerun/" not in actions(queued.pk) and "/cancel/" in actions(queued.pk)
     assert (
-        f'data-confirm="Rerun submission {scored.pk}? Its current scores are deleted now and it leaves the '
-        "leaderboard until the new run is scored; this cannot be undone." in page
+        f"data-confirm=\"Rerun submission {scored.pk}? Its current scores are replaced by the new run's; the "
+        "leaderboard shows them, marked rerunning, until the new run is scored, and loses them if the rerun fails "
+        "or is cancelled. This cannot be undone." in page
     )
     assert (
         f'data-confirm="Cancel submission {queued.pk} (queued)? Its run stops and it gets no score; this cannot be undone'

@@ -41,6 +41,16 @@ def reference_board(phase, split: str) -> list[tuple[int | None, int, int, str]]
     scores: dict[int, dict[str, dict[str, float]]] = {s.pk: {"public": {}, "private": {}} for s in submissions}
     for score in Score.objects.filter(submission__in=submissions):
         scores[score.submission_id][score.split][score.metric] = score.value
+    # a submission being rerun keeps the scores it had until the rerun finishes
+    for rerun in Submission.objects.filter(phase=phase, state__in=Submission.UNFINISHED_STATES).exclude(
+        previous_scores={}
+    ):
+        submissions.append(rerun)
+        scores[rerun.pk] = {"public": {}, "private": {}}
+        for held_split, by_metric in rerun.previous_scores.items():
+            for held_metric, (held_value, *_rest) in by_metric.items():
+                scores[rerun.pk][held_split][held_metric] = held_value
+    submissions.sort(key=lambda s: s.pk)
 
     def value(submission, on_split):
         if ranking is None:
@@ -304,3 +314,40 @@ def test_standings_from_before_this_version_are_built_on_first_read(phase, organ
     StandingsState.objects.all().delete()
     Standing.objects.all().delete()
     assert served_board(phase, organizer, "public") == [(1, submission.pk, 1, leaderboards._iso(submission.created_at))]
+
+
+def test_a_rerun_keeps_the_previous_score_on_the_board_marked_until_the_new_one_lands(
+    phase, organizer, field, django_capture_on_commit_callbacks
+):
+    user, team = field[0]
+    submission = scored_submission_create(phase=phase, team=team, user=user, public={"fid": 3.0}, private={"fid": 4.0})
+    # when the organizer reruns the team's only scored submission
+    with django_capture_on_commit_callbacks(execute=False):
+        services.submission_rerun(submission=submission, user=organizer)
+    # then its row stays, with the previous score, marked as rerunning
+    row = leaderboards.leaderboard_get(phase=phase, split="public", viewer=organizer)["rows"][0]
+    assert (row["submission_id"], row["scores"]["fid"]["value"], row["rerunning"]) == (submission.pk, 3.0, True)
+    assert Score.objects.filter(submission=submission).count() == 0, "the scores themselves are replaced"
+    # and the participant's submission API shows no stale score meanwhile
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.QUEUED and submission.previous_scores["public"]["fid"][0] == 3.0
+    # when the new score lands, it replaces the previous one and the mark goes
+    Score.objects.create(submission=submission, split="public", metric="fid", value=2.5, calibrated=False,
+                         preprocessing_mode="clean", gan_core_version="test")  # fmt: skip
+    token = _claim(submission)
+    from scoring.services import standings_for_scores
+
+    Submission.objects.filter(pk=submission.pk, lease_token=token).update(
+        state=Submission.State.SCORED, lease_token=None
+    )
+    standings_for_scores(submission_id=submission.pk)
+    row = leaderboards.leaderboard_get(phase=phase, split="public", viewer=organizer)["rows"][0]
+    assert (row["scores"]["fid"]["value"], row["rerunning"]) == (2.5, False)
+
+
+def test_a_cancelled_rerun_takes_the_previous_score_off_the_board(phase, organizer, field):
+    user, team = field[0]
+    submission = scored_submission_create(phase=phase, team=team, user=user, public={"fid": 3.0})
+    services.submission_rerun(submission=submission, user=organizer)
+    services.submission_cancel(submission=submission, user=organizer)
+    assert leaderboards.leaderboard_get(phase=phase, split="public", viewer=organizer)["rows"] == []
