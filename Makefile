@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings bench-web clean
+.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings bench-web bench-votes clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Atelier needs Python 3.11, found " + sys.version.split()[0]'
@@ -57,6 +57,9 @@ bench-standings: $(VENV)/.dev-installed
 
 bench-web: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_web.py $(BENCH_ARGS)
+
+bench-votes: $(VENV)/.dev-installed
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) benchmarks/bench_votes.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

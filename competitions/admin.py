@@ -170,16 +170,22 @@ class PhaseAdmin(admin.ModelAdmin):
         self.message_user(request, f"Private leaderboard revealed for {revealed} phase(s).")
 
 
-class DatasetImageInline(admin.TabularInline):
-    model = DatasetImage
+class ReadOnlyInline(admin.TabularInline):
+    """Rows listed under their parent with their ``fields``, never added, changed or deleted here."""
+
     extra = 0
     can_delete = False
-    fields = ("name", "split", "is_preview", "width", "height", "sha256")
-    readonly_fields = fields
-    show_change_link = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        return tuple(self.fields)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class DatasetImageInline(ReadOnlyInline):
+    model = DatasetImage
+    fields = ("name", "split", "is_preview", "width", "height", "sha256")
 
 
 @admin.register(ImageSet)
@@ -220,15 +226,9 @@ class ImageSetAdmin(admin.ModelAdmin):
         return image_set.images.filter(is_preview=True).count()
 
 
-class ParticipationInline(admin.TabularInline):
+class ParticipationInline(ReadOnlyInline):
     model = Participation
-    extra = 0
     fields = ("user", "accepted_rules_at", "joined_at")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Team)

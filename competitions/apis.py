@@ -62,18 +62,21 @@ class PhaseSerializer(PhaseSummarySerializer):
     metrics = MetricSerializer(many=True)
 
 
-PHASE_FIELDS = (
-    "slug",
-    "name",
-    "starts_at",
-    "ends_at",
-    "daily_quota",
-    "total_quota",
-    "max_running",
-    "upload_size_limit",
-    "execution_time_limit",
-    "final_selection_limit",
-)
+# What the API shows of a competition and of a phase: the settings an organizer edits
+# (services.COMPETITION_FIELDS, services.PHASE_FIELDS), with the slug first, and these differences:
+# a competition's feature_weights is shown only as `calibrated` (true with pretrained networks); a phase's
+# order is the list's order and reveal_private_at_end is shown as its outcome, `private_revealed`.
+SHOWN_INSTEAD = {"feature_weights": "calibrated", "order": None, "reveal_private_at_end": None}
+"""Editable field -> the field the API shows for it (None: not shown)."""
+
+
+def _shown(editable: tuple[str, ...]) -> tuple[str, ...]:
+    shown = (SHOWN_INSTEAD.get(name, name) for name in editable)
+    return ("slug", *(name for name in shown if name))
+
+
+COMPETITION_FIELDS = _shown(services.COMPETITION_FIELDS)
+PHASE_FIELDS = _shown(services.PHASE_FIELDS)
 
 
 class TeamSerializer(serializers.Serializer):
@@ -139,7 +142,7 @@ class MetricListApi(APIView):
                 "networks": sorted(metric.networks),
                 "style": metric.style,
                 "paired": metric.paired,
-                "measured_by_run": not metric.core,
+                "measured_by_run": metric.source == "run",
             }
             for stored, metric in METRIC_REGISTRY.items()
         ]
@@ -206,23 +209,6 @@ class CompetitionDetailApi(APIView):
         team = TeamSerializer(allow_null=True)
         is_organizer = serializers.BooleanField()
 
-    COMPETITION_FIELDS = (
-        "slug",
-        "title",
-        "summary",
-        "description",
-        "rules",
-        "visibility",
-        "preprocessing_mode",
-        "input_value_range",
-        "image_size",
-        "size_multiple",
-        "accepted_formats",
-        "accepted_architectures",
-        "max_team_size",
-        "calibrated",
-    )
-
     @extend_schema(operation_id="competition_get", responses={200: OutputSerializer, **error_responses(404)})
     def get(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
@@ -230,7 +216,7 @@ class CompetitionDetailApi(APIView):
         participation = selectors.participation_get(competition=competition, user=request.user)
         phases = list(competition.phases.all())
         data = {
-            **{field: getattr(competition, field) for field in self.COMPETITION_FIELDS},
+            **{field: getattr(competition, field) for field in COMPETITION_FIELDS},
             "current_phase": selectors.phase_current_in(phases),
             "phases": [self._phase(phase, organizer=organizer) for phase in phases],
             "joined": participation is not None,

@@ -1,17 +1,17 @@
-"""The demo competition "Photos to woodcuts", built reproducibly from images shipped in installed packages.
+"""The demo competition "Photos to woodcuts", built reproducibly from images shipped in this repository.
 
-Content images are square crops of photographs that ship inside scikit-image (``skimage.data``:
-astronaut, coffee, chelsea, rocket, camera) and scikit-learn (``load_sample_images``: china,
-flower), resized to :data:`DEMO_IMAGE_SIZE` pixels. The style domain is made from other crops
-of the same photographs and of scikit-image's textures (brick, grass, gravel) by a
-deterministic woodcut filter (:func:`woodcut`): greyscale, equalise, edge emphasis, posterise to
-three levels, warm ink tint.
+Content images are square crops of public-domain and openly licensed photographs in
+:data:`SOURCE_FOLDER` (astronaut, coffee, chelsea, rocket, camera, retina, china; their sources
+and licences are in its README), resized to :data:`DEMO_IMAGE_SIZE` pixels. The style domain
+is made from other crops of the same photographs and of three textures (brick, grass, gravel)
+by a deterministic woodcut filter (:func:`woodcut`): greyscale, equalise, edge emphasis,
+posterise to three levels, warm ink tint.
 
 Pretrained feature weights cannot be downloaded everywhere, so the demo uses
 ``feature_weights: random``: every demo score is computed with random-initialised feature
 networks, carries ``calibrated: false`` and says so wherever it is shown.
 
-Same package versions: same bytes; :func:`demo_bundle_build` returns the bundle's SHA-256.
+Same Pillow version: same bytes; :func:`demo_bundle_build` returns the bundle's SHA-256.
 No torch here: the baselines of ``load_demo`` are built in :func:`baseline_checkpoints`, which
 imports gan_core lazily.
 """
@@ -35,8 +35,9 @@ DEMO_IMAGE_SIZE = 64
 DEMO_SPLIT_SEED = 2026
 DEMO_PREVIEWS = 4
 
-# (name, loader) pairs; loaders import lazily so importing this module stays cheap.
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "china", "flower")
+SOURCE_FOLDER = Path(__file__).resolve().parent / "demo_images"
+"""The source images, ``<name>.png`` (shorter side 256 pixels); README.md there names each one's source and licence."""
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "china", "retina")
 TEXTURES = ("brick", "grass", "gravel")
 
 # Crop boxes as fractions of the shorter side: (left, top, side). Content and style use different boxes.
@@ -62,7 +63,8 @@ DEMO_MANIFEST = {
     "title": "Photos to woodcuts (demo)",
     "summary": "Turn small photographs into warm three-tone woodcut prints.",
     "description": (
-        "Content images are crops of photographs shipped with scikit-image and scikit-learn; the style set is "
+        "Content images are crops of public-domain and CC-licensed photographs (sources and licences: "
+        "competitions/demo_images/README.md in the Atelier repository); the style set is "
         "made from other crops by a deterministic woodcut filter. Scores use random-initialised feature "
         "networks (not calibrated)."
     ),
@@ -103,18 +105,9 @@ DEMO_MANIFEST = {
 
 
 def _source(name: str) -> Image.Image:
-    """One shipped image as a Pillow image (RGB or L)."""
-    if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_images
-
-        samples = load_sample_images()
-        index = [Path(path).stem for path in samples.filenames].index(name)
-        array = samples.images[index]
-    else:
-        import skimage.data
-
-        array = getattr(skimage.data, name)()
-    return Image.fromarray(np.ascontiguousarray(array))
+    """One source image of :data:`SOURCE_FOLDER` as a Pillow image (RGB or L)."""
+    with Image.open(SOURCE_FOLDER / f"{name}.png") as image:
+        return image.copy()
 
 
 def _crop(image: Image.Image, box: tuple[float, float, float], size: int) -> Image.Image:
@@ -169,7 +162,7 @@ def _entry(name: str) -> zipfile.ZipInfo:
 def demo_bundle_build(destination: Path | BinaryIO) -> str:
     """Write the demo bundle (zip) to ``destination``; returns its SHA-256 hex digest.
 
-    Fixed member order, times and modes: the same package versions give the same bytes.
+    Fixed member order, times and modes: the same Pillow version gives the same bytes.
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -12,7 +12,8 @@ their stored names: SHA-256 over a version tag, then per file (sorted by name) t
 length-prefixed UTF-8 name, the 8-byte size and the bytes.
 
 Guards: a real pixel limit (:data:`MAX_IMAGE_PIXELS`, checked from the header before
-decoding; Pillow's ``DecompressionBombWarning`` becomes an error naming the file), side
+decoding by :func:`gan_core.pixels.open_image`, as the worker does; Pillow's
+``DecompressionBombWarning`` becomes an error naming the file), side
 bounds, a per-file byte limit, and for archives a member count, a total uncompressed size,
 no absolute paths, no ``..`` components and no symbolic links.
 """
@@ -23,7 +24,6 @@ import hashlib
 import io
 import stat
 import tempfile
-import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
-from gan_core.pixels import ImageError, named_content_hash, to_rgb
+from gan_core.pixels import ImageError, named_content_hash, open_image, oriented_rgb
 from gan_platform.errors import ApplicationError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -113,24 +113,10 @@ def image_canonicalise(data: bytes, *, source: str) -> tuple[bytes, int, int]:
     if len(data) > MAX_IMAGE_BYTES:
         raise _error(f"{source}: {len(data):,} bytes is above the limit of {MAX_IMAGE_BYTES:,} per image; resize it.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise _error(
-                        f"{source}: {width} x {height} = {width * height:,} pixels is above the limit of "
-                        f"{MAX_IMAGE_PIXELS:,} (refused as a possible decompression bomb); resize it and try again."
-                    )
-                if getattr(image, "n_frames", 1) > 1:
-                    raise _error(f"{source}: animated or multi-page image; save one frame as PNG.")
-                image.load()
-                rgb = to_rgb(ImageOps.exif_transpose(image), source)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise _error(
-            f"{source}: refused as a possible decompression bomb ({error}). "
-            f"Images may have at most {MAX_IMAGE_PIXELS:,} pixels; resize it and try again."
-        ) from error
+        with open_image(io.BytesIO(data), source, max_pixels=MAX_IMAGE_PIXELS) as image:
+            if getattr(image, "n_frames", 1) > 1:
+                raise _error(f"{source}: animated or multi-page image; save one frame as PNG.")
+            rgb = oriented_rgb(image, source)
     except ImageError as error:
         raise _error(str(error)) from error
     except UnidentifiedImageError as error:

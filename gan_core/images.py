@@ -8,23 +8,23 @@ holds, so scoring a folder and scoring a generator's tensors agree.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from gan_core.pixels import ImageError, named_content_hash, to_rgb
+from gan_core.pixels import ImageError, named_content_hash, open_image, oriented_rgb
 
 # The modes live with the torch-free pixel code (the command line builds its parser without torch).
 from gan_core.pixels import PreprocessMode as PreprocessMode
 
 #: The largest image, in pixels, that is decoded (40 megapixels, e.g. 8000 x 5000). Pillow's
 #: default (89.5 MP, with only a warning below twice that) is replaced by this real maximum,
-#: and Pillow's decompression-bomb warning is turned into an :class:`ImageError`.
+#: and Pillow's decompression-bomb warning is turned into an :class:`ImageError` by
+#: :func:`gan_core.pixels.open_image`, which the web side uses too (with its own, lower limit).
 MAX_IMAGE_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
@@ -67,19 +67,8 @@ def load_image(path: Path) -> torch.Tensor:
     """
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise _too_large(path, width, height)
-                image.load()
-                rgb = to_rgb(ImageOps.exif_transpose(image), path)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise ImageError(
-            f"{path}: refused as a possible decompression bomb ({error}). "
-            f"Images may have at most {MAX_IMAGE_PIXELS:,} pixels; resize it and try again."
-        ) from error
+        with open_image(path, path, max_pixels=MAX_IMAGE_PIXELS) as image:
+            rgb = oriented_rgb(image, path)
     except FileNotFoundError as error:
         raise ImageError(f"{path}: no such file. Check the path, or list the folder again.") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
@@ -162,10 +151,3 @@ def content_hash(paths: Sequence[Path]) -> str:
     absolute = [Path(os.path.abspath(path)) for path in paths]  # normalised, symlinks kept (their names count)
     root = Path(os.path.commonpath([path.parent for path in absolute]))
     return named_content_hash((path.relative_to(root).as_posix(), path) for path in absolute)
-
-
-def _too_large(path: Path, width: int, height: int) -> ImageError:
-    return ImageError(
-        f"{path}: {width} x {height} = {width * height:,} pixels is above the limit of {MAX_IMAGE_PIXELS:,} "
-        "(refused as a possible decompression bomb); resize it and try again."
-    )

@@ -1,7 +1,8 @@
-"""Image files without torch: the conversion to 8-bit RGB and the content hash of a set, shared by
-the web (which validates and stores organizers' image sets) and the worker (which decodes them for
-the metrics), so both see the same pixels and name a set by the same identity; and the preprocessing
-modes (:class:`PreprocessMode`, also ``gan_core.images.PreprocessMode``), which ``python -m gan_core``
+"""Image files without torch: opening an image behind a real pixel limit (:func:`open_image`), the
+conversion to 8-bit RGB and the content hash of a set, shared by the web (which validates and stores
+organizers' image sets) and the worker (which decodes them for the metrics), so both refuse the same
+decompression bombs with the same message, see the same pixels and name a set by the same identity;
+and the preprocessing modes (:class:`PreprocessMode`, also ``gan_core.images.PreprocessMode``), which ``python -m gan_core``
 offers without importing torch.
 
 Nothing here imports torch (tests/gan_platform/test_web_imports.py checks it in a fresh
@@ -12,13 +13,24 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
-__all__ = ["CONTENT_HASH_VERSION", "ImageError", "PreprocessMode", "named_content_hash", "to_rgb"]
+__all__ = [
+    "CONTENT_HASH_VERSION",
+    "ImageError",
+    "PreprocessMode",
+    "named_content_hash",
+    "open_image",
+    "oriented_rgb",
+    "to_rgb",
+]
 
 CONTENT_HASH_VERSION = b"atelier-content-hash-v1\n"
 """Prefix of every content hash: a new definition gets a new version, never the same hashes."""
@@ -39,6 +51,47 @@ class PreprocessMode(enum.StrEnum):
 
     CLEAN = "clean"
     LEGACY_PYTORCH = "legacy-pytorch"
+
+
+@contextmanager
+def open_image(source: str | Path | BinaryIO, where: str | Path, *, max_pixels: int) -> Iterator[Image.Image]:
+    """Open an image (not yet decoded) that has at most ``max_pixels`` pixels, for a ``with`` block.
+
+    The size is checked from the header, before anything is decoded; Pillow's own
+    ``DecompressionBombWarning`` (raised as an error here) and ``DecompressionBombError``, from
+    opening or from decoding inside the block, are refused the same way.
+
+    Args:
+        source: a path or a binary file object.
+        where: the name shown in errors (the uploaded name, or the path).
+        max_pixels: the largest width x height accepted.
+    Raises:
+        ImageError: naming ``where``, for an image above the limit (a possible decompression bomb).
+        Anything ``Image.open`` raises for a missing or unreadable file (``FileNotFoundError``,
+        ``UnidentifiedImageError``, ``OSError``), unchanged.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageError(
+                        f"{where}: {width} x {height} = {width * height:,} pixels is above the limit of "
+                        f"{max_pixels:,} (refused as a possible decompression bomb); resize it and try again."
+                    )
+                yield image
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageError(
+            f"{where}: refused as a possible decompression bomb ({error}). "
+            f"Images may have at most {max_pixels:,} pixels; resize it and try again."
+        ) from error
+
+
+def oriented_rgb(image: Image.Image, where: str | Path) -> Image.Image:
+    """Decode an opened image, apply its EXIF orientation and convert it with :func:`to_rgb`."""
+    image.load()
+    return to_rgb(ImageOps.exif_transpose(image), where)
 
 
 def to_rgb(image: Image.Image, where: str | Path) -> Image.Image:

@@ -119,6 +119,9 @@ INSTALLED_APPS = [
     "competitions",
     "submissions",
     "scoring",
+    "judging",
+    "discussion",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -237,7 +240,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# The queue of everything but scoring (standings, notifications, the reconciler); tests give their worker its own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("ATELIER_DEFAULT_QUEUE", "default")
 # The queue scoring tasks are sent to (tests give their worker a queue of its own); the services
 # send them through submissions.sending, which reads it at send time.
 ATELIER_GPU_QUEUE = env_str("ATELIER_GPU_QUEUE", "gpu")
@@ -288,6 +292,46 @@ CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
 }
 CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = {
     "task": "submissions.standings_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
+
+# --- Human judging (judging app, decision 0017) ------------------------------------
+# A vote asks for a ratings refit at most once per this many seconds per phase; the sweep (60 s)
+# fits what arrived meanwhile. Ratings are never fitted in a request.
+ATELIER_RATINGS_DEBOUNCE_SECONDS = env_int("ATELIER_RATINGS_DEBOUNCE_SECONDS", 30)
+# Bootstrap resamples over voters behind every human rating's interval (0: no intervals).
+ATELIER_RATINGS_BOOTSTRAP_RESAMPLES = env_int("ATELIER_RATINGS_BOOTSTRAP_RESAMPLES", 200)
+CELERY_BEAT_SCHEDULE["judging-ratings-sweep"] = {
+    "task": "judging.ratings_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
+
+# --- Discussion and notifications (discussion, notifications apps; decision 0016) ----------------
+# Absolute address of the site, for the links in e-mails and webhook payloads (no request there).
+ATELIER_SITE_URL = env_str("ATELIER_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Topics and replies one user may post per hour (pages and API together).
+ATELIER_DISCUSSION_POST_LIMIT = env_int("ATELIER_DISCUSSION_POST_LIMIT", 20)
+# Webhooks: plain http and loopback receivers only in development and tests; private, link-local
+# and reserved addresses never (SSRF).
+ATELIER_WEBHOOK_ALLOW_LOOPBACK = env_bool("ATELIER_WEBHOOK_ALLOW_LOOPBACK", DEBUG)
+ATELIER_WEBHOOK_MAX_ATTEMPTS = env_int("ATELIER_WEBHOOK_MAX_ATTEMPTS", 6)
+ATELIER_WEBHOOK_RETRY_BASE_SECONDS = env_int("ATELIER_WEBHOOK_RETRY_BASE_SECONDS", 30)
+ATELIER_WEBHOOK_TIMEOUT_SECONDS = env_int("ATELIER_WEBHOOK_TIMEOUT_SECONDS", 10)
+for _name in ("ATELIER_DISCUSSION_POST_LIMIT", "ATELIER_WEBHOOK_TIMEOUT_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be at least 1.")
+if not 1 <= ATELIER_WEBHOOK_MAX_ATTEMPTS <= 20:
+    raise ImproperlyConfigured(f"ATELIER_WEBHOOK_MAX_ATTEMPTS={ATELIER_WEBHOOK_MAX_ATTEMPTS} must be from 1 to 20.")
+if not 0 <= ATELIER_WEBHOOK_RETRY_BASE_SECONDS <= 600:
+    # the longest countdown (an hour) stays far below the broker's visibility timeout
+    raise ImproperlyConfigured(
+        f"ATELIER_WEBHOOK_RETRY_BASE_SECONDS={ATELIER_WEBHOOK_RETRY_BASE_SECONDS} must be from 0 to 600."
+    )
+CELERY_TASK_ROUTES["notifications.*"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
+CELERY_BEAT_SCHEDULE["notifications-phase-events"] = {
+    "task": "notifications.phase_events_sweep",
     "schedule": 60.0,
     "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
 }
@@ -372,6 +416,13 @@ USE_TZ = True
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "atelier@localhost")
+# SMTP, when DJANGO_EMAIL_BACKEND is django.core.mail.backends.smtp.EmailBackend.
+EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("DJANGO_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("DJANGO_EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 30
 
 # --- Throttles: login (django-axes), sign-up and password reset (accounts.throttles) -----
 # Both count in the database, so every process (gunicorn workers, several web

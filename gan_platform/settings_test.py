@@ -13,3 +13,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests see their own writes at once: no anonymous response is reused (tests of
 # gan_platform.microcache turn it back on).
 ATELIER_MICROCACHE_SECONDS = 0
+
+# Webhook tests run their receivers on loopback over plain http; the production guard is tested
+# by turning this off.
+ATELIER_WEBHOOK_ALLOW_LOOPBACK = True
+ATELIER_WEBHOOK_RETRY_BASE_SECONDS = env_int("ATELIER_WEBHOOK_RETRY_BASE_SECONDS", 0)  # noqa: F405

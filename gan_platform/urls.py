@@ -22,6 +22,9 @@ api_patterns = [
     path("auth/token/revoke/", TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("", include("submissions.api_urls")),
     path("", include("competitions.api_urls")),
+    path("", include("judging.api_urls")),
+    path("", include("discussion.api_urls")),
+    path("", include("notifications.api_urls")),
     # Built once per process (gan_platform/openapi_views.py).
     path("schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI and Redoc assets come from drf-spectacular-sidecar: the docs work offline.
@@ -39,6 +42,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Submissions' pages first: "c/<slug>/submit/" must win over "c/<slug>/<section>/".
     path("", include("submissions.urls")),
+    path("", include("judging.urls")),
+    path("", include("discussion.urls")),
+    path("", include("notifications.urls")),
     path("", include("competitions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

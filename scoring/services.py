@@ -62,6 +62,13 @@ def worker_ping_record(*, token: str, hostname: str) -> WorkerPing:
     return ping
 
 
+def _finished(submission_id: int) -> None:
+    """The one hook of every transition into ``scored`` or ``failed``: once the transaction commits,
+    send ``notifications.submission_finished`` (e-mail to the submitter, the competition's webhooks;
+    decision 0016). ``robust``: a broker error never undoes or breaks the transition."""
+    transaction.on_commit(lambda: sending.submission_finished_notify_send(submission_id=submission_id), robust=True)
+
+
 def _lease_expiry(now=None):
     return (now or timezone.now()) + timedelta(seconds=settings.ATELIER_LEASE_SECONDS)
 
@@ -94,6 +101,7 @@ def submission_claim(*, submission_id: int, worker: str) -> uuid.UUID | None:
         return token
     exhausted = Submission.objects.filter(claimable, pk=submission_id, attempts__gte=Submission.MAX_ATTEMPTS)
     if exhausted.update(**_failure_fields(code=TOO_MANY_ATTEMPTS, attempts=Submission.MAX_ATTEMPTS, detail="")):
+        _finished(submission_id)
         logger.warning("submission %s failed: %s attempts exhausted", submission_id, Submission.MAX_ATTEMPTS)
     return None
 
@@ -182,6 +190,7 @@ def submission_finish(*, submission_id: int, token: uuid.UUID, scores: Sequence[
             row.full_clean(exclude=["submission"], validate_unique=False, validate_constraints=False)
         Score.objects.bulk_create(rows)
         standings_for_scores(submission_id=submission_id)
+        _finished(submission_id)
     return True
 
 
@@ -212,18 +221,19 @@ def submission_fail(
     ``participant_fault``: the submission itself was wrong (bad output, out of memory, timeout,
     unsupported format); then it counts against the quota, otherwise not. False for a stale token.
     """
-    return bool(
-        _held(submission_id, token).update(
-            state=Submission.State.FAILED,
-            failure_code=code,
-            failure_message=message,
-            failure_detail=detail,
-            counts_against_quota=participant_fault,
-            finished_at=timezone.now(),
-            lease_token=None,
-            lease_expires_at=None,
-        )
+    failed = _held(submission_id, token).update(
+        state=Submission.State.FAILED,
+        failure_code=code,
+        failure_message=message,
+        failure_detail=detail,
+        counts_against_quota=participant_fault,
+        finished_at=timezone.now(),
+        lease_token=None,
+        lease_expires_at=None,
     )
+    if failed:
+        _finished(submission_id)
+    return bool(failed)
 
 
 def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail: str = "") -> str:
@@ -239,6 +249,7 @@ def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail
         if held.filter(attempts__gte=Submission.MAX_ATTEMPTS).update(
             **_failure_fields(code=INFRASTRUCTURE_ERROR, attempts=Submission.MAX_ATTEMPTS, detail=detail)
         ):
+            _finished(submission_id)
             return "failed"
         if held.update(
             state=Submission.State.QUEUED,
@@ -328,6 +339,7 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
                     )
                 ):
                     report.failed.append(submission_id)
+                    _finished(submission_id)
                 continue
             if held.update(
                 state=Submission.State.QUEUED,

@@ -84,7 +84,7 @@ logger = logging.getLogger(__name__)
 
 #: Stored metric name -> gan_core metric name (efficiency figures come from the run itself).
 GAN_CORE_METRICS: dict[str, str] = {stored: metric.name for stored, metric in METRIC_REGISTRY.items() if metric.core}
-EFFICIENCY_METRICS = tuple(stored for stored, metric in METRIC_REGISTRY.items() if not metric.core)
+EFFICIENCY_METRICS = tuple(stored for stored, metric in METRIC_REGISTRY.items() if metric.source == "run")
 #: Seed of random-initialised feature networks, KID subsets and bootstrap intervals.
 SCORING_SEED = 0
 #: Failure code of a submission whose metrics the competition's configuration makes impossible.

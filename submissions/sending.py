@@ -8,11 +8,14 @@ here and nowhere else:
 - ``scoring.submission_process`` to ``ATELIER_GPU_QUEUE`` with the submission's phase's limits
   (:func:`submission_time_limits`);
 - ``scoring.reference_stats_compute`` to ``ATELIER_GPU_QUEUE`` with the settings' task limits;
-- ``submissions.standings_rebuild`` to the default queue.
+- ``submissions.standings_rebuild`` to the default queue;
+- ``notifications.submission_finished``, ``notifications.announcement_posted`` and
+  ``notifications.webhook_deliver`` to the default queue (e-mails and webhooks; decision 0016).
 
 Call them from ``transaction.on_commit``, never inside the transaction: a worker must find what
 the message names. Nothing is sent with an ETA or a countdown (kombu re-delivers those in a loop on
-Redis); what fails is retried by the reconciler.
+Redis); what fails is retried by the reconciler. The one exception is a webhook delivery's own
+retry (``notifications.tasks``), whose countdowns stay far below the broker's visibility timeout.
 """
 
 from __future__ import annotations
@@ -25,18 +28,27 @@ from django.conf import settings
 from submissions.models import Submission
 
 __all__ = [
+    "ANNOUNCEMENT_NOTIFY",
     "REFERENCE_STATS_COMPUTE",
     "STANDINGS_REBUILD",
+    "SUBMISSION_FINISHED_NOTIFY",
     "SUBMISSION_PROCESS",
+    "WEBHOOK_DELIVER",
+    "announcement_notify_send",
     "reference_stats_send",
     "standings_rebuild_send",
+    "submission_finished_notify_send",
     "submission_send",
     "submission_time_limits",
+    "webhook_deliver_send",
 ]
 
 SUBMISSION_PROCESS = "scoring.submission_process"
 REFERENCE_STATS_COMPUTE = "scoring.reference_stats_compute"
 STANDINGS_REBUILD = "submissions.standings_rebuild"
+SUBMISSION_FINISHED_NOTIFY = "notifications.submission_finished"
+ANNOUNCEMENT_NOTIFY = "notifications.announcement_posted"
+WEBHOOK_DELIVER = "notifications.webhook_deliver"
 
 
 def submission_time_limits(submission_id: int) -> tuple[int, int]:
@@ -75,3 +87,19 @@ def reference_stats_send(*, image_set_id: int) -> None:
 def standings_rebuild_send(*, phase_id: int) -> None:
     """Send ``submissions.standings_rebuild`` for ``phase_id`` to the default queue."""
     _send(STANDINGS_REBUILD, [phase_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def submission_finished_notify_send(*, submission_id: int) -> None:
+    """Send ``notifications.submission_finished`` (the submitter's e-mail, the competition's webhooks)
+    for a submission that just became scored or failed, to the default queue."""
+    _send(SUBMISSION_FINISHED_NOTIFY, [submission_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def announcement_notify_send(*, topic_id: int) -> None:
+    """Send ``notifications.announcement_posted`` (e-mail to the participants) to the default queue."""
+    _send(ANNOUNCEMENT_NOTIFY, [topic_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def webhook_deliver_send(*, delivery_id: int) -> None:
+    """Send ``notifications.webhook_deliver`` (its first attempt) to the default queue."""
+    _send(WEBHOOK_DELIVER, [delivery_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)

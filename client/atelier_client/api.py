@@ -441,3 +441,33 @@ class AtelierApi:
 
     def submission_cancel(self, submission_id: int) -> dict[str, Any]:
         return self.request("POST", f"submissions/{int(submission_id)}/cancel/")
+
+    # -- discussion and notifications ----------------------------------------------------------------------------
+
+    def topics_list(self, slug: str, *, page: int | None = None) -> dict[str, Any]:
+        """GET competitions/{slug}/topics/ -> {page, pages, count, results: [topic]} (pinned first)."""
+        query = {"page": str(page) if page else None}
+        return self.request("GET", f"competitions/{quote(slug, safe='')}/topics/", query=query)
+
+    def topic_get(self, slug: str, topic_id: int, *, page: int | None = None) -> dict[str, Any]:
+        """GET competitions/{slug}/topics/{id}/ -> {topic, page, pages, count, replies: [reply]}."""
+        query = {"page": str(page) if page else None}
+        return self.request("GET", f"competitions/{quote(slug, safe='')}/topics/{int(topic_id)}/", query=query)
+
+    def topic_create(self, slug: str, *, title: str, body: str, announcement: bool = False) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"competitions/{quote(slug, safe='')}/topics/create/",
+            json_body={"title": title, "body": body, "announcement": announcement},
+        )
+
+    def reply_create(self, slug: str, topic_id: int, *, body: str) -> dict[str, Any]:
+        return self.request(
+            "POST", f"competitions/{quote(slug, safe='')}/topics/{int(topic_id)}/reply/", json_body={"body": body}
+        )
+
+    def notification_settings_get(self) -> dict[str, bool]:
+        return self.request("GET", "notifications/settings/")
+
+    def notification_settings_update(self, **kinds: bool) -> dict[str, bool]:
+        return self.request("POST", "notifications/settings/update/", json_body=kinds)

@@ -21,6 +21,7 @@ from atelier_client.commands import (
     command_submit,
     command_whoami,
 )
+from atelier_client.discussion import parsers_add as discussion_parsers_add
 from atelier_client.exit_codes import EXIT_CODES_HELP
 
 
@@ -170,4 +171,6 @@ def parser_build() -> argparse.ArgumentParser:
     quota.add_argument("--phase", metavar="P", help="phase slug (default: the phase open now)")
     quota.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
     quota.set_defaults(handler=command_quota)
+
+    discussion_parsers_add(add, json_option)
     return parser

@@ -123,3 +123,15 @@ def list_item(sequence, index: int):
         return sequence[int(index)]
     except (IndexError, TypeError, ValueError):
         return None
+
+
+@register.simple_tag
+def joined_or_organizer(competition, user) -> bool:
+    """Whether ``user`` joined ``competition`` or organises it (for pages whose view did not say)."""
+    from competitions.selectors import is_organizer, participation_get
+
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return participation_get(competition=competition, user=user) is not None or is_organizer(
+        competition=competition, user=user
+    )

@@ -46,12 +46,17 @@ class Metric:
     per_image: bool = False
     core: bool = True
     stored: str = ""
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.direction not in ("lower", "higher"):
             raise ValueError(f"{self.name}: direction must be 'lower' or 'higher', not {self.direction!r}")
         if not self.stored:
             object.__setattr__(self, "stored", self.name)
+        if not self.source:
+            object.__setattr__(self, "source", "scoring" if self.core else "run")
+        if self.source not in ("scoring", "run", "votes"):
+            raise ValueError(f"{self.name}: source must be 'scoring', 'run' or 'votes', not {self.source!r}")
 
 
 _ALL = (
@@ -74,6 +79,8 @@ _ALL = (
     Metric("latency", "Latency per image (ms)", "lower", 1, "Wall time of the generator per image, measured "
            "in the sandbox on the scoring hardware.", core=False),
     Metric("parameters", "Parameters", "lower", 0, "Number of parameters of the generator.", core=False),
+    Metric("human", "Human rating", "higher", 0, "Bradley-Terry rating (Elo-like points, baselines' mean "
+           "1000) from pairwise votes of people on the public preview outputs.", core=False, source="votes"),
 )  # fmt: skip
 
 METRICS: MappingProxyType[str, Metric] = MappingProxyType({metric.stored: metric for metric in _ALL})

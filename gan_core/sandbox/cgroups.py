@@ -132,16 +132,11 @@ def _create_cgroup_v2(name: str, own_path: str, limits: SandboxLimits) -> _Cgrou
         if wanted:
             (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
     directory = parent / name
-    try:
-        directory.mkdir()
-        (directory / "memory.max").write_text(str(limits.memory_bytes))
-        with contextlib.suppress(OSError):
-            (directory / "memory.swap.max").write_text("0")
-        with contextlib.suppress(OSError):
-            (directory / "pids.max").write_text(str(limits.max_processes))
-    except OSError:
-        with contextlib.suppress(OSError):
-            directory.rmdir()
+    if not _make_cgroup(
+        directory,
+        required={"memory.max": str(limits.memory_bytes)},
+        optional={"memory.swap.max": "0", "pids.max": str(limits.max_processes)},
+    ):
         return None
     return _Cgroup(version=2, memory_dir=directory, pids_dir=directory)
 
@@ -151,25 +146,32 @@ def _create_cgroup_v1(name: str, own: Mapping[str, str], limits: SandboxLimits) 
     if not (memory_parent / "memory.limit_in_bytes").exists():
         return None
     memory_dir = memory_parent / name
-    try:
-        memory_dir.mkdir()
-        (memory_dir / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
-        with contextlib.suppress(OSError):
-            (memory_dir / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_bytes))
-    except OSError:
-        with contextlib.suppress(OSError):
-            memory_dir.rmdir()
+    memory = str(limits.memory_bytes)
+    if not _make_cgroup(
+        memory_dir, required={"memory.limit_in_bytes": memory}, optional={"memory.memsw.limit_in_bytes": memory}
+    ):
         return None
-    pids_dir: Path | None = _CGROUP_ROOT / "pids" / own.get("pids", "/").lstrip("/") / name
+    pids_dir = _CGROUP_ROOT / "pids" / own.get("pids", "/").lstrip("/") / name
+    pids_made = _make_cgroup(pids_dir, required={"pids.max": str(limits.max_processes)})
+    return _Cgroup(version=1, memory_dir=memory_dir, pids_dir=pids_dir if pids_made else None)
+
+
+def _make_cgroup(directory: Path, *, required: Mapping[str, str], optional: Mapping[str, str] | None = None) -> bool:
+    """Create the cgroup ``directory`` and write its control files: each of ``required`` (else the
+    directory is removed again and the answer is False), then each of ``optional`` where the
+    kernel offers it (swap accounting, for one, is often off)."""
     try:
-        assert pids_dir is not None
-        pids_dir.mkdir()
-        (pids_dir / "pids.max").write_text(str(limits.max_processes))
+        directory.mkdir()
+        for control, value in required.items():
+            (directory / control).write_text(value)
     except OSError:
         with contextlib.suppress(OSError):
-            pids_dir.rmdir()  # type: ignore[union-attr]
-        pids_dir = None
-    return _Cgroup(version=1, memory_dir=memory_dir, pids_dir=pids_dir)
+            directory.rmdir()
+        return False
+    for control, value in (optional or {}).items():
+        with contextlib.suppress(OSError):
+            (directory / control).write_text(value)
+    return True
 
 
 class MemoryEnforcement(enum.StrEnum):

@@ -253,24 +253,25 @@ def _kill_group(process: subprocess.Popen[bytes], cgroup: _Cgroup | None) -> Non
         cgroup.kill_all()
 
 
-def _folder_bytes(folder: Path) -> int:
-    total = 0
+def _file_stats(folder: Path) -> list[os.stat_result]:
+    """The ``lstat`` of each entry of ``folder`` (not recursive); entries that vanish or cannot be read are left out."""
+    stats = []
     with contextlib.suppress(OSError):
         with os.scandir(folder) as entries:
             for entry in entries:
                 with contextlib.suppress(OSError):
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
-    return total
+                    stats.append(entry.stat(follow_symlinks=False))
+    return stats
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes the entries of ``folder`` take on disk (allocated blocks, so sparse files count what they hold)."""
+    return sum(stat.st_blocks * 512 for stat in _file_stats(folder))
 
 
 def _largest_file(folder: Path) -> int:
-    largest = 0
-    with contextlib.suppress(OSError):
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    largest = max(largest, entry.stat(follow_symlinks=False).st_size)
-    return largest
+    """The apparent size of the largest entry of ``folder``; 0 when it is empty or unreadable."""
+    return max((stat.st_size for stat in _file_stats(folder)), default=0)
 
 
 def _receive(connection: socket.socket) -> tuple[bytes, list[int]]:

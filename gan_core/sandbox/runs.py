@@ -174,20 +174,18 @@ def outcome_result(outcome: ChildOutcome, *, limits: SandboxLimits) -> dict[str,
             code = FailureCode.CRASHED.value
         message = str(outcome.error.get("message") or "Your generator failed.")
         raise SandboxError(code, message, log_tail=outcome.log_tail)
-    if outcome.stopped_for == FailureCode.TIMEOUT.value:
-        raise SandboxError(
-            FailureCode.TIMEOUT,
+    parent_stops = {
+        FailureCode.TIMEOUT.value: (
             f"Your generator did not finish within the time limit of {limits.wall_seconds:g} s and was stopped. "
-            "Make it faster (fewer or narrower layers) or check that it does not loop forever.",
-            log_tail=outcome.log_tail,
-        )
-    if outcome.stopped_for == FailureCode.OUTPUT_TOO_LARGE.value:
-        raise SandboxError(
-            FailureCode.OUTPUT_TOO_LARGE,
+            "Make it faster (fewer or narrower layers) or check that it does not loop forever."
+        ),
+        FailureCode.OUTPUT_TOO_LARGE.value: (
             f"The run wrote more than {limits.max_output_bytes / 1024**2:g} MiB of outputs and was stopped. "
-            "A generator must return one image per input, of the input's size.",
-            log_tail=outcome.log_tail,
-        )
+            "A generator must return one image per input, of the input's size."
+        ),
+    }
+    if outcome.stopped_for in parent_stops:
+        raise SandboxError(outcome.stopped_for, parent_stops[outcome.stopped_for], log_tail=outcome.log_tail)
     if outcome.result is not None and outcome.returncode == 0:
         return outcome.result
     returncode = outcome.returncode or 0

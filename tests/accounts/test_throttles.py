@@ -41,8 +41,9 @@ def clock():
         yield traveller
 
 
-def page_login(client, password, username="ada", address="10.0.0.1"):
-    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+def page_login(client, password, username="ada", address="10.0.0.1", forwarded_for=None):
+    headers = {} if forwarded_for is None else {"HTTP_X_FORWARDED_FOR": forwarded_for}
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address, **headers)
 
 
 def api_login(password, username="ada", address="10.0.0.1"):
@@ -115,28 +116,13 @@ def test_a_successful_login_resets_the_failures(client, ada, clock):
 def test_the_forwarded_address_counts_only_behind_a_trusted_proxy(client, ada, clock, settings):
     # no proxy: X-Forwarded-For is the client's own claim, and changing it does not escape the lockout
     for number in range(3):
-        client.post(
-            "/accounts/login/",
-            {"username": f"user{number}", "password": "wrong"},
-            REMOTE_ADDR="10.0.0.1",
-            HTTP_X_FORWARDED_FOR=f"192.0.2.{number}",
-        )
-    again = client.post(
-        "/accounts/login/",
-        {"username": "ada", "password": PASSWORD},
-        REMOTE_ADDR="10.0.0.1",
-        HTTP_X_FORWARDED_FOR="192.0.2.9",
-    )
+        page_login(client, "wrong", username=f"user{number}", forwarded_for=f"192.0.2.{number}")
+    again = page_login(client, PASSWORD, forwarded_for="192.0.2.9")
     assert again.status_code == 429
 
     # one trusted proxy (10.0.0.1): the address it appended is the client's; entries left of it are not trusted
     settings.ATELIER_TRUSTED_PROXIES = 1
-    behind = client.post(
-        "/accounts/login/",
-        {"username": "ada", "password": PASSWORD},
-        REMOTE_ADDR="10.0.0.1",
-        HTTP_X_FORWARDED_FOR="10.0.0.1, 203.0.113.5",
-    )
+    behind = page_login(client, PASSWORD, forwarded_for="10.0.0.1, 203.0.113.5")
     assert behind.status_code == 302
 
 

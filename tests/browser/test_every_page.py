@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from judging.models import JudgingConfig
 from submissions.models import Score, Submission
 from submissions.standings import standings_submission_changed
 from tests.browser.inspection import accessibility_problems, screenshot
@@ -76,6 +77,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         calibrated=False, preprocessing_mode="clean", gan_core_version="test",
     )  # fmt: skip
     standings_submission_changed(submission_id=scored.pk)
+    JudgingConfig.objects.create(phase=competition.phases.get(), enabled=True)
     failed = Submission.objects.create(
         phase=competition.phases.get(), team=team, submitted_by=participant, original_name="broken.onnx",
         format="onnx", sha256="7" * 64, size=10, state=Submission.State.FAILED, failure_code="wrong_channels",
@@ -105,6 +107,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         ("/c/woodcuts/leaderboard/", "leaderboard-participant"),
         (f"/c/woodcuts/compare/?ids={scored.pk},{failed.pk}", "compare"),
         ("/accounts/token/", "token"),
+        ("/c/woodcuts/vote/", "vote"),
     ]:
         check(page, url, f"page-{name}-{suffix}", csp_violations)
 
@@ -117,6 +120,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         ("/c/woodcuts/organize/phases/main/", "organizer-phase"),
         ("/c/woodcuts/organize/data/", "organizer-data"),
         ("/c/woodcuts/organize/duplicate/", "organizer-duplicate"),
+        ("/c/woodcuts/organize/judging/", "organizer-judging"),
         ("/c/woodcuts/leaderboard/?split=private", "leaderboard-private-organizer"),
     ]:
         check(page, url, f"page-{name}-{suffix}", csp_violations)

@@ -65,6 +65,31 @@ def test_the_detail_has_phases_metrics_and_settings(wood, alice):
     assert phase["metrics"][0]["label"] == "FID"
 
 
+def test_the_detail_shows_every_editable_setting_with_feature_weights_as_calibrated(wood, alice):
+    from competitions import services
+    from competitions.apis import CompetitionDetailApi, PhaseSerializer
+
+    body = client_for(alice).get("/api/v1/competitions/wood/").json()
+
+    # every setting an organizer edits is shown, except the two the API shows by their outcome
+    shown = set(body) - {"current_phase", "phases", "joined", "team", "is_organizer"}
+    assert shown == {"slug", *services.COMPETITION_FIELDS} - {"feature_weights"} | {"calibrated"}
+    assert set(body["phases"][0]) == {"slug", *services.PHASE_FIELDS} - {"order", "reveal_private_at_end"} | {
+        "is_open",
+        "private_revealed",
+        "metrics",
+    }
+    # and the serializers declare no field the lists leave out
+    assert set(CompetitionDetailApi.OutputSerializer().fields) - shown == {
+        "current_phase",
+        "phases",
+        "joined",
+        "team",
+        "is_organizer",
+    }
+    assert set(PhaseSerializer().fields) == set(body["phases"][0])
+
+
 def test_hidden_metrics_are_shown_to_organizers_only(wood, organizer, alice):
     from competitions import services
 

@@ -269,10 +269,51 @@ def test_a_corrupt_archive_member_is_refused_naming_it(competition):
         replace_from_zip(competition, bytes(data))
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "limit", "begins"),
+    [
+        (6000, 6000, 30_000_000, "bomb.png: 6000 x 6000 = 36,000,000 pixels is above the limit of 30,000,000 (refused"),
+        (7000, 7000, 40_000_000, "bomb.png: refused as a possible decompression bomb (Image size (49000000 pixels)"),
+        (
+            10_000,
+            10_000,
+            40_000_000,
+            "bomb.png: refused as a possible decompression bomb (Image size (100000000 pixels)",
+        ),
+    ],
+    ids=["above-the-limit", "pillow-warns", "pillow-refuses"],
+)
+def test_the_web_and_the_worker_refuse_the_same_bomb_with_the_same_message(
+    width, height, limit, begins, tmp_path, monkeypatch
+):
+    # given one bomb, the same limit on both sides and Pillow's at 40 MP (it warns above, refuses above twice)
+    from gan_core import images
+    from gan_core.pixels import ImageError
+
+    monkeypatch.setattr(imagesets, "MAX_IMAGE_PIXELS", limit)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", limit)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40_000_000)
+    bomb = png_header_only(width, height)
+    monkeypatch.chdir(tmp_path)
+    Path("bomb.png").write_bytes(bomb)
+
+    # when the web validates it as an upload and the worker decodes it as a file
+    with pytest.raises(ApplicationError) as web:
+        imagesets.image_canonicalise(bomb, source="bomb.png")
+    with pytest.raises(ImageError) as worker:
+        images.load_image(Path("bomb.png"))
+
+    # then both refuse it, naming the file, in the same words
+    assert web.value.code == "invalid_image_set"
+    assert web.value.message == str(worker.value)
+    assert web.value.message.startswith(begins)
+    assert web.value.message.endswith("; resize it and try again.")
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "I;16", "CMYK"])
 def test_the_web_side_converts_images_to_rgb_exactly_as_gan_core_decodes_them(mode, tmp_path):
-    # The web tier may not import gan_core (no torch there), so imagesets keeps its own copy of the
-    # conversion; the stored pixels must be the ones gan_core would read from the original upload.
+    # Both sides convert with gan_core.pixels (torch-free); the stored pixels must be the ones
+    # gan_core would read from the original upload.
     import numpy as np
 
     from competitions.imagesets import image_canonicalise

@@ -23,6 +23,12 @@ from gan_core.generators import build_generator
 
 #: A reference generator small enough to start and run in a test in a second or two.
 TINY_CONFIG = {"architecture": "transformer_net", "hyperparameters": {"channels": 4, "n_residual": 1}}
+#: One small config per reference architecture: each builds and runs in well under a second.
+SMALL_CONFIGS = [
+    {"architecture": "resnet", "hyperparameters": {"n_blocks": 6, "ngf": 4}},
+    {"architecture": "transformer_net", "hyperparameters": {"channels": 4, "n_residual": 2}},
+    {"architecture": "unet_small", "hyperparameters": {"base_channels": 4, "depth": 2}},
+]
 #: Limits for tests: 1.5 GiB (torch and onnxruntime take about 0.8 GiB), one thread.
 TEST_LIMITS = sandbox.SandboxLimits(memory_bytes=1536 * 1024**2, wall_seconds=120, threads=1, batch_size=2)
 #: The ``tests`` package folder, bound read-only so ``tests.gan_core.hostile_child`` runs inside the sandbox.
@@ -39,6 +45,22 @@ def ensure_bubblewrap() -> str:
     if found is None:
         pytest.skip("needs a working bubblewrap (Debian package bubblewrap: apt-get install bubblewrap)")
     return found
+
+
+def run_hostile_child(
+    tmp_path: Path, *arguments: str, limits: sandbox.SandboxLimits = TEST_LIMITS, read_only=()
+) -> sandbox.ChildOutcome:
+    """Run ``tests.gan_core.hostile_child`` with ``arguments`` in the sandbox, writing into ``tmp_path / "out"``."""
+    output = tmp_path / "out"
+    output.mkdir(parents=True, exist_ok=True)
+    return sandbox.run_in_sandbox(
+        module="tests.gan_core.hostile_child",
+        arguments=list(arguments),
+        read_only=list(read_only),
+        output_dir=output,
+        limits=limits,
+        extra_code_paths=[TESTS_PACKAGE],
+    )
 
 
 def write_tiny_safetensors(path: Path, *, config: dict | None = None, seed: int = 0) -> torch.nn.Module:

@@ -23,12 +23,8 @@ from gan_core.checkpoints import (
 )
 from gan_core.generators import build_generator
 from tests.gan_core import hostile
+from tests.gan_core.sandbox_support import SMALL_CONFIGS
 
-SMALL_CONFIGS = [
-    {"architecture": "resnet", "hyperparameters": {"n_blocks": 6, "ngf": 8}},
-    {"architecture": "transformer_net", "hyperparameters": {"channels": 8, "n_residual": 2}},
-    {"architecture": "unet_small", "hyperparameters": {"base_channels": 8, "depth": 2}},
-]
 CPU = torch.device("cpu")
 
 
@@ -116,7 +112,7 @@ def test_the_config_travels_in_the_safetensors_metadata(tmp_path: Path) -> None:
         written = json.loads(opened.metadata()["atelier"])
     assert written == {
         "architecture": "resnet",
-        "hyperparameters": {"n_blocks": 6, "ngf": 8, "use_dropout": False},
+        "hyperparameters": {"n_blocks": 6, "ngf": 4, "use_dropout": False},
         "value_range": "0,1",
     }
 
@@ -204,7 +200,7 @@ def test_shape_mismatch_names_the_tensor_and_both_shapes() -> None:
     with pytest.raises(CheckpointError) as caught:
         check_state_shapes(shapes, config)
     assert caught.value.code == "shape_mismatch"
-    assert "'model.1.weight' is [16, 3, 7, 7], expected [8, 3, 7, 7]" in caught.value.message
+    assert "'model.1.weight' is [16, 3, 7, 7], expected [4, 3, 7, 7]" in caught.value.message
 
 
 def test_an_onnx_model_declaring_zero_one_is_refused_by_a_minus_one_one_phase(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import os
 from pathlib import Path
 from unittest import mock
 
@@ -26,6 +25,7 @@ from gan_core.features.inception import (
 from gan_core.features.initialisation import initialise_randomly
 from gan_core.images import PreprocessMode
 from gan_core.weights import REGISTRY, WeightsError
+from tests.gan_core.weights_support import needs_real_weights
 
 pytorch_fid_inception = pytest.importorskip(
     "pytorch_fid.inception", reason="pytorch-fid (a development requirement) is not installed"
@@ -294,21 +294,7 @@ def test_bad_input_is_refused_with_what_to_do(random_network: FIDInceptionV3) ->
         InceptionExtractor(random_network, dims=1000, weights_sha256=None, calibrated=False)
 
 
-def _real_weights_present() -> bool:
-    if not os.environ.get("ATELIER_WEIGHTS_DIR"):
-        return False
-    try:
-        weights.resolve("inception-v3-fid")
-    except WeightsError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _real_weights_present(),
-    reason="needs the real pt_inception-2015-12-05-6726825d.pth in ATELIER_WEIGHTS_DIR "
-    "(python -m gan_core weights fetch inception-v3-fid)",
-)
+@needs_real_weights("inception-v3-fid")
 def test_pretrained_features_equal_pytorch_fids_with_the_real_weights(sample_images: torch.Tensor) -> None:
     state_dict, digest = weights.load_state_dict("inception-v3-fid")
     with mock.patch.object(pytorch_fid_inception, "load_state_dict_from_url", return_value=state_dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from gan_core.features.extractor import combined_digest
 from gan_core.features.initialisation import initialise_randomly
 from gan_core.features.lpips import CHANNELS, alexnet_features
 from gan_core.weights import REGISTRY, WeightsError
+from tests.gan_core.weights_support import needs_real_weights
 
 lpips_package = pytest.importorskip("lpips", reason="the lpips package (a development requirement) is not installed")
 
@@ -137,20 +137,7 @@ def test_lpips_refuses_pairs_of_different_sizes(pairs: tuple[torch.Tensor, torch
         model(x.float(), x.float())
 
 
-def _real_alexnet_present() -> bool:
-    if not os.environ.get("ATELIER_WEIGHTS_DIR"):
-        return False
-    try:
-        weights.resolve("alexnet")
-    except WeightsError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _real_alexnet_present(),
-    reason="needs the real alexnet-owt-7be5be79.pth in ATELIER_WEIGHTS_DIR (python -m gan_core weights fetch alexnet)",
-)
+@needs_real_weights("alexnet")
 def test_pretrained_lpips_equals_the_lpips_package_with_the_real_weights(
     pairs: tuple[torch.Tensor, torch.Tensor],
 ) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from torchvision.models import vgg19
@@ -11,6 +9,7 @@ from torchvision.models import vgg19
 from gan_core import weights
 from gan_core.features import VGGTaps, WeightsMode, vgg19_taps
 from gan_core.features.vgg import CONTENT_LAYER, DEFAULT_LAYERS, IMAGENET_MEAN, IMAGENET_STD, LAYER_INDEX, STYLE_LAYERS
+from tests.gan_core.weights_support import needs_real_weights
 
 SEED = 11
 
@@ -101,20 +100,7 @@ def test_vgg_refuses_float_input_and_unknown_layers(taps: VGGTaps) -> None:
         vgg19_taps(weights=WeightsMode.RANDOM, layers=("relu4_2",))
 
 
-def _real_vgg_weights_present() -> bool:
-    if not os.environ.get("ATELIER_WEIGHTS_DIR"):
-        return False
-    try:
-        weights.resolve("vgg19")
-    except weights.WeightsError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _real_vgg_weights_present(),
-    reason="needs the real vgg19-dcbb9e9d.pth in ATELIER_WEIGHTS_DIR (python -m gan_core weights fetch vgg19)",
-)
+@needs_real_weights("vgg19")
 def test_pretrained_taps_equal_torchvisions_vgg19_with_the_real_weights(images: torch.Tensor) -> None:
     state_dict, digest = weights.load_state_dict("vgg19")
     reference = vgg19(weights=None).eval()

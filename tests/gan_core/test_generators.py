@@ -14,12 +14,7 @@ from gan_core.generators import (
     parameter_count,
     required_size_multiple,
 )
-
-SMALL_CONFIGS = [
-    {"architecture": "resnet", "hyperparameters": {"n_blocks": 6, "ngf": 4}},
-    {"architecture": "transformer_net", "hyperparameters": {"channels": 4, "n_residual": 2}},
-    {"architecture": "unet_small", "hyperparameters": {"base_channels": 4, "depth": 2}},
-]
+from tests.gan_core.sandbox_support import SMALL_CONFIGS
 
 
 def test_the_three_reference_architectures_are_registered() -> None:

@@ -70,6 +70,17 @@ def test_the_api_lists_every_metric(client):
     artfid = next(row for row in rows if row["metric"] == "artfid")
     assert artfid == {**artfid, "label": "ArtFID", "direction": "lower", "networks": ["inception", "lpips"]}
     assert next(row for row in rows if row["metric"] == "latency")["measured_by_run"] is True
+    human = next(row for row in rows if row["metric"] == "human")
+    assert human == {**human, "direction": "higher", "measured_by_run": False, "networks": []}
+
+
+def test_the_human_rating_comes_from_votes_not_from_scoring_or_the_run():
+    human = registry.metric_get("human")
+    assert (human.source, human.core, human.direction) == ("votes", False, "higher")
+    assert "human" not in registry.core_metrics()
+    assert {metric.source for metric in registry.METRICS.values()} == {"scoring", "run", "votes"}
+    with pytest.raises(ValueError, match="source must be"):
+        registry.Metric("x", "X", "lower", 1, "x", source="guess")
 
 
 def test_the_registry_loads_without_numpy_or_torch():
@@ -80,4 +91,4 @@ def test_the_registry_loads_without_numpy_or_torch():
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [10, []]
+    assert json.loads(result.stdout) == [11, []]

@@ -17,15 +17,10 @@ from gan_core.checkpoints import export_onnx, inspect_checkpoint, save_safetenso
 from gan_core.contract import GeneratorContract
 from gan_core.generators import build_generator
 from gan_core.images import load_image, to_uint8
-from tests.gan_core.sandbox_support import TEST_LIMITS, ensure_bubblewrap, write_images
+from tests.gan_core.sandbox_support import SMALL_CONFIGS, TEST_LIMITS, ensure_bubblewrap, write_images
 
 pytestmark = pytest.mark.needs_bwrap
 
-SMALL_CONFIGS = {
-    "resnet": {"architecture": "resnet", "hyperparameters": {"n_blocks": 6, "ngf": 4}},
-    "transformer_net": {"architecture": "transformer_net", "hyperparameters": {"channels": 4, "n_residual": 1}},
-    "unet_small": {"architecture": "unet_small", "hyperparameters": {"base_channels": 4, "depth": 2}},
-}
 CONTRACT = GeneratorContract()
 
 
@@ -35,13 +30,12 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.mark.parametrize("checkpoint_format", ["safetensors", "onnx"])
-@pytest.mark.parametrize("architecture", sorted(SMALL_CONFIGS))
+@pytest.mark.parametrize("config", SMALL_CONFIGS, ids=lambda c: c["architecture"])
 def test_a_reference_generator_gives_the_eager_outputs_through_the_sandbox(
-    tmp_path: Path, images: list[Path], architecture: str, checkpoint_format: str
+    tmp_path: Path, images: list[Path], config: dict, checkpoint_format: str
 ) -> None:
     ensure_bubblewrap()
     # given a random-initialised reference generator, exported in the format
-    config = SMALL_CONFIGS[architecture]
     torch.manual_seed(3)
     module = build_generator(config).eval()
     checkpoint = tmp_path / f"generator.{checkpoint_format}"

@@ -18,10 +18,10 @@ from gan_core.failures import FailureCode
 from gan_core.generators import parameter_count
 from tests.gan_core.sandbox_support import (
     TEST_LIMITS,
-    TESTS_PACKAGE,
     TINY_CONFIG,
     ensure_bubblewrap,
     onnx_returning_nan,
+    run_hostile_child,
     write_images,
     write_tiny_onnx,
     write_tiny_safetensors,
@@ -49,16 +49,7 @@ def secrets_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _identity(tmp_path: Path, limits: sandbox.SandboxLimits = TEST_LIMITS) -> dict:
-    output = tmp_path / "out"
-    output.mkdir()
-    outcome = sandbox.run_in_sandbox(
-        module="tests.gan_core.hostile_child",
-        arguments=["identity"],
-        read_only=[],
-        output_dir=output,
-        limits=limits,
-        extra_code_paths=[TESTS_PACKAGE],
-    )
+    outcome = run_hostile_child(tmp_path, "identity", limits=limits)
     assert outcome.result is not None, outcome.log_tail
     return outcome.result
 
@@ -130,16 +121,7 @@ def test_the_child_runs_unprivileged_alone_with_a_clean_environment_and_its_limi
 def test_the_child_cannot_start_more_tasks_than_the_process_limit(tmp_path: Path) -> None:
     ensure_bubblewrap()
     limits = dataclasses.replace(TEST_LIMITS, max_processes=32)
-    output = tmp_path / "out"
-    output.mkdir()
-    outcome = sandbox.run_in_sandbox(
-        module="tests.gan_core.hostile_child",
-        arguments=["threads", "--bytes", "500"],
-        read_only=[],
-        output_dir=output,
-        limits=limits,
-        extra_code_paths=[TESTS_PACKAGE],
-    )
+    outcome = run_hostile_child(tmp_path, "threads", "--bytes", "500", limits=limits)
     assert outcome.result is not None, outcome.log_tail
     assert 0 < outcome.result["started"] < 32
 
@@ -358,6 +340,39 @@ def test_each_way_a_child_ends_maps_to_its_failure_code(changes: dict, code: str
     assert failed.value.log_tail == "Traceback: /secret/host/path"
 
 
+def test_the_parents_own_stops_say_which_limit_was_hit() -> None:
+    with pytest.raises(sandbox.SandboxError, match=f"time limit of {TEST_LIMITS.wall_seconds:g} s"):
+        sandbox.outcome_result(_outcome(stopped_for="timeout", returncode=-9), limits=TEST_LIMITS)
+    with pytest.raises(sandbox.SandboxError, match=f"more than {TEST_LIMITS.max_output_bytes / 1024**2:g} MiB"):
+        sandbox.outcome_result(_outcome(stopped_for="output_too_large", returncode=-9), limits=TEST_LIMITS)
+
+
+def test_a_cgroup_is_made_with_its_limits_or_removed_again(tmp_path: Path) -> None:
+    from gan_core.sandbox.cgroups import _make_cgroup
+
+    # given a folder standing in for a cgroup parent: the required control files are written
+    made = tmp_path / "run-1"
+    assert _make_cgroup(made, required={"memory.max": "100"}, optional={"absent/swap.max": "0"})
+    assert (made / "memory.max").read_text() == "100" and not (made / "absent").exists()
+    # when a required control file cannot be written, then the (empty) directory is removed again
+    refused = tmp_path / "run-2"
+    assert not _make_cgroup(refused, required={"absent/memory.max": "100"}, optional={"pids.max": "4"})
+    assert not refused.exists()
+
+
+def test_the_output_folder_is_measured_on_disk_and_by_its_largest_file(tmp_path: Path) -> None:
+    from gan_core.sandbox.child import _folder_bytes, _largest_file
+
+    (tmp_path / "small").write_bytes(b"x" * 10)
+    with open(tmp_path / "sparse", "wb") as sparse:
+        sparse.truncate(64 * 1024**2)  # 64 MiB long, nothing written
+    os.symlink("/etc/hostname", tmp_path / "link")
+
+    assert _largest_file(tmp_path) == 64 * 1024**2
+    assert 0 < _folder_bytes(tmp_path) < 1024**2  # blocks held, not lengths; the link is not followed
+    assert _largest_file(tmp_path / "missing") == 0 and _folder_bytes(tmp_path / "missing") == 0
+
+
 def test_a_segfault_is_named_in_the_crash_message() -> None:
     with pytest.raises(sandbox.SandboxError, match="SIGSEGV"):
         sandbox.outcome_result(_outcome(returncode=-signal.SIGSEGV), limits=TEST_LIMITS)
@@ -369,7 +384,8 @@ def test_outputs_are_revalidated_and_a_planted_symlink_discards_the_run(tmp_path
     output.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(output / "a.png")
     os.symlink("/etc/hostname", output / "b.png")
-    with pytest.raises(sandbox.SandboxError) as failed:
+
+    def validate_two_8x8_outputs() -> None:
         sandbox._validated_outputs(
             output,
             names=["a.png", "b.png"],
@@ -378,16 +394,12 @@ def test_outputs_are_revalidated_and_a_planted_symlink_discards_the_run(tmp_path
             limits=TEST_LIMITS,
             log_tail="",
         )
+
+    with pytest.raises(sandbox.SandboxError) as failed:
+        validate_two_8x8_outputs()
     assert failed.value.code == FailureCode.CRASHED.value
     # and an output of the wrong size is refused too
     (output / "b.png").unlink()
     Image.fromarray(np.zeros((8, 9, 3), dtype=np.uint8)).save(output / "b.png")
     with pytest.raises(sandbox.SandboxError, match="8x8"):
-        sandbox._validated_outputs(
-            output,
-            names=["a.png", "b.png"],
-            sizes=[(8, 8), (8, 8)],
-            raw_outputs=sandbox.RawOutputMode.NONE,
-            limits=TEST_LIMITS,
-            log_tail="",
-        )
+        validate_two_8x8_outputs()

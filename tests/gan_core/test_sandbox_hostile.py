@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,12 +19,12 @@ from gan_core.contract import GeneratorContract
 from gan_core.failures import FailureCode
 from tests.gan_core.sandbox_support import (
     TEST_LIMITS,
-    TESTS_PACKAGE,
     ensure_bubblewrap,
     onnx_allocating,
     onnx_never_finishing,
     onnx_returning_huge_output,
     onnx_returning_nan,
+    run_hostile_child,
     write_images,
     write_tiny_safetensors,
 )
@@ -66,21 +65,6 @@ def validate_onnx(tmp_path: Path, data: bytes, limits: sandbox.SandboxLimits = T
     path = tmp_path / "hostile.onnx"
     path.write_bytes(data)
     return sandbox.validate_checkpoint(path, contract=CONTRACT, limits=limits)
-
-
-def run_hostile_child(
-    tmp_path: Path, *arguments: str, limits: sandbox.SandboxLimits = TEST_LIMITS, read_only=()
-) -> Any:
-    output = tmp_path / "out"
-    output.mkdir(parents=True, exist_ok=True)
-    return sandbox.run_in_sandbox(
-        module="tests.gan_core.hostile_child",
-        arguments=list(arguments),
-        read_only=list(read_only),
-        output_dir=output,
-        limits=limits,
-        extra_code_paths=[TESTS_PACKAGE],
-    )
 
 
 def test_an_onnx_model_allocating_past_the_memory_limit_is_stopped_with_out_of_memory(

@@ -22,8 +22,8 @@ from gan_core import sandbox, syscall_filter
 from gan_core.contract import GeneratorContract
 from tests.gan_core.sandbox_support import (
     TEST_LIMITS,
-    TESTS_PACKAGE,
     ensure_bubblewrap,
+    run_hostile_child,
     write_images,
     write_tiny_onnx,
 )
@@ -65,16 +65,7 @@ def native_calls() -> list[dict[str, Any]]:
 
 
 def run_probe(tmp_path: Path, *arguments: str) -> dict[str, Any]:
-    output = tmp_path / "out"
-    output.mkdir(parents=True, exist_ok=True)
-    outcome = sandbox.run_in_sandbox(
-        module="tests.gan_core.hostile_child",
-        arguments=list(arguments),
-        read_only=[],
-        output_dir=output,
-        limits=TEST_LIMITS,
-        extra_code_paths=[TESTS_PACKAGE],
-    )
+    outcome = run_hostile_child(tmp_path, *arguments)
     assert outcome.result is not None and outcome.returncode == 0, outcome.log_tail
     return outcome.result
 
@@ -141,17 +132,8 @@ def test_without_libseccomp_the_sandbox_refuses_to_run(tmp_path: Path, monkeypat
         raise syscall_filter.SyscallFilterUnavailable("libseccomp is missing")
 
     monkeypatch.setattr(syscall_filter, "compiled_filter", unavailable)
-    output = tmp_path / "out"
-    output.mkdir()
     with pytest.raises(sandbox.SandboxError) as refused:
-        sandbox.run_in_sandbox(
-            module="tests.gan_core.hostile_child",
-            arguments=["identity"],
-            read_only=[],
-            output_dir=output,
-            limits=TEST_LIMITS,
-            extra_code_paths=[TESTS_PACKAGE],
-        )
+        run_hostile_child(tmp_path, "identity")
     assert refused.value.code == "sandbox_unavailable"
     assert "libseccomp" in refused.value.message
     # and the worker's choice of isolation no longer picks bubblewrap, so ONNX is refused

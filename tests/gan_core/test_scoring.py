@@ -39,6 +39,14 @@ def _write(folder, names, size, seed, transform=None) -> None:
         Image.fromarray(pixels).save(folder / name, quality=95)
 
 
+def score_folders(root, metrics, *, outputs="outputs", **options) -> dict:
+    """``score`` with ``FAST`` (``options`` override it) on ``root``'s outputs (or the folder named),
+    style/ and content/."""
+    return score(
+        outputs=root / outputs, style=root / "style", content=root / "content", metrics=metrics, **(FAST | options)
+    )
+
+
 @pytest.fixture
 def folders(tmp_path):
     """content/ (4 inputs, one JPEG), outputs/ (one PNG per input: the input darkened), style/ (3 images)."""
@@ -73,11 +81,10 @@ def test_score_reports_every_metric_uncalibrated_and_hits_the_cache_the_second_t
     monkeypatch.setattr(
         scoring_folders, "inception", lambda **kw: made.append(_CountingExtractor(real_inception(**kw))) or made[-1]
     )
-    arguments = dict(outputs=folders / "outputs", style=folders / "style", content=folders / "content")
     cache = folders / "cache"
     # when scoring every metric twice with the same cache
-    first = score(**arguments, metrics=",".join(METRICS), cache_dir=cache, **FAST)
-    second = score(**arguments, metrics=list(METRICS), cache_dir=cache, **FAST)
+    first = score_folders(folders, ",".join(METRICS), cache_dir=cache)
+    second = score_folders(folders, list(METRICS), cache_dir=cache)
     # then the JSON has every metric with a finite value, an interval and a direction
     assert list(first["metrics"]) == list(METRICS)
     for name, entry in first["metrics"].items():
@@ -109,13 +116,7 @@ def test_score_reports_every_metric_uncalibrated_and_hits_the_cache_the_second_t
 
 
 def test_per_image_values_are_kept_in_output_order_and_artfid_is_built_from_them(folders) -> None:
-    report = score(
-        outputs=folders / "outputs",
-        style=folders / "style",
-        content=folders / "content",
-        metrics="fid,lpips,ssim,artfid",
-        **FAST,
-    )
+    report = score_folders(folders, "fid,lpips,ssim,artfid")
     per_image = report["per_image"]
     assert per_image["names"] == ["a.png", "b.png", "c.png", "d.png"]
     assert report["metrics"]["ssim"]["value"] == pytest.approx(np.mean(per_image["ssim"]), rel=1e-12)
@@ -133,13 +134,7 @@ def test_per_image_values_are_kept_in_output_order_and_artfid_is_built_from_them
 
 
 def test_identical_outputs_and_inputs_give_perfect_paired_scores(folders) -> None:
-    report = score(
-        outputs=folders / "content",
-        style=folders / "style",
-        content=folders / "content",
-        metrics="lpips,content,ssim",
-        **FAST,
-    )
+    report = score_folders(folders, "lpips,content,ssim", outputs="content")
     assert report["metrics"]["ssim"]["value"] == pytest.approx(1.0, abs=1e-12)
     assert report["metrics"]["content"]["value"] == 0.0
     assert report["metrics"]["lpips"]["value"] == pytest.approx(0.0, abs=1e-7)
@@ -153,7 +148,7 @@ def test_paired_metrics_without_a_content_folder_are_refused_with_the_flag_to_ad
 def test_an_output_without_a_matching_input_is_named(folders) -> None:
     Image.new("RGB", (40, 40)).save(folders / "outputs" / "zzz.png")
     with pytest.raises(ScoringError, match=r"1 output\(s\) have no content image of the same name: zzz.png"):
-        score(outputs=folders / "outputs", style=folders / "style", content=folders / "content", metrics="ssim", **FAST)
+        score_folders(folders, "ssim")
 
 
 def test_an_unknown_metric_is_refused_with_the_list_of_known_ones(folders) -> None:
@@ -276,14 +271,7 @@ def test_scoring_without_pretrained_weights_says_how_to_get_them(folders, capsys
 
 def test_the_bootstrap_seed_varies_alone_and_the_network_seed_changes_the_networks(folders) -> None:
     def run(**seeds) -> dict:
-        arguments = FAST | seeds
-        return score(
-            outputs=folders / "outputs",
-            style=folders / "style",
-            content=folders / "content",
-            metrics="fid,lpips",
-            **arguments,
-        )
+        return score_folders(folders, "fid,lpips", **seeds)
 
     base = run(seed=3, network_seed=3)
     # given a new bootstrap seed with the same network seed: the same values, other intervals
@@ -317,13 +305,7 @@ def test_a_phase_whose_images_cannot_fit_at_batch_size_one_is_refused_for_the_or
     _write(tmp_path / "content", ["a.png"], 1600, seed=0)
     _write(tmp_path / "style", ["s.png"], 40, seed=1)
     with pytest.raises(MemoryBudgetError) as raised:
-        score(
-            outputs=tmp_path / "content",
-            style=tmp_path / "style",
-            content=tmp_path / "content",
-            metrics="content",
-            **(FAST | {"budget": 64}),
-        )
+        score_folders(tmp_path, "content", outputs="content", budget=64)
     message = str(raised.value)
     assert "VGG-19 at 1600x1600 needs about 3,906 MiB for one image" in message
     assert "budget of 64 MiB (ATELIER_SCORING_MEMORY_MB); raise the budget or use smaller content images" in message

@@ -17,6 +17,7 @@ TORCH_FREE = {
     "gan_core.metrics",
     "gan_core.metrics.registry",
     "gan_core.pixels",
+    "gan_core.ratings",
     "gan_core.version",
 }
 """The gan_core modules the web side may import: torch-free by design (gan_core.formats says so)."""
@@ -30,7 +31,7 @@ call_command("migrate", verbosity=0)
 imported = []
 import gan_platform.urls  # noqa: F401
 imported.append("gan_platform.urls")
-for app in ("accounts", "competitions", "submissions", "scoring"):
+for app in ("accounts", "competitions", "submissions", "scoring", "judging"):
     package = importlib.import_module(app)
     for info in pkgutil.iter_modules(package.__path__):
         if info.name in {"tests", "management", "migrations"}:

@@ -96,7 +96,9 @@ def test_submission_advance_refuses_a_state_that_is_not_a_running_one(make_submi
     assert submission.state == Submission.State.GENERATING
 
 
-def test_submission_finish_writes_the_scores_and_the_state_once(make_submission, django_capture_on_commit_callbacks):
+def test_submission_finish_writes_the_scores_and_the_state_once(
+    make_submission, django_capture_on_commit_callbacks, monkeypatch
+):
     submission = make_submission()
     token = submission_claim(submission_id=submission.pk, worker="gpu@a")
 
@@ -113,7 +115,15 @@ def test_submission_finish_writes_the_scores_and_the_state_once(make_submission,
     assert rows["public", "fid"].value == 12.5
     assert (rows["public", "fid"].interval_low, rows["public", "fid"].interval_high) == (11.0, 14.0)
     assert rows["public", "fid"].calibrated is False
-    assert callbacks == [], "nothing is left for after the commit: the standings were written with the scores"
+    notified: list[int] = []
+    monkeypatch.setattr(
+        "submissions.sending.submission_finished_notify_send", lambda *, submission_id: notified.append(submission_id)
+    )
+    for callback in callbacks:
+        callback()
+    assert notified == [submission.pk], (
+        "only the notification waits for the commit: the standings were written with the scores"
+    )
     standing = Standing.objects.get(submission=submission, split="public")
     assert standing.values == {"fid": [12.5, 11.0, 14.0]} and standing.entrant == f"team:{submission.team_id}"
 

@@ -16,7 +16,7 @@ DEMO_PARTICIPANT_PASSWORD = "atelier-demo"
 class Command(BaseCommand):
     help = (
         "Create the demo (development only): an organizer, participants alice and bob, the woodcut competition "
-        "built from images shipped with scikit-image and scikit-learn, and baseline submissions queued for the "
+        "built from the sample images in competitions/demo_images/, and baseline submissions queued for the "
         "worker. Safe to run again."
     )
 

@@ -1,0 +1,177 @@
+"""Pages of the discussion: a competition's topics, one topic with its replies, posting, moderation.
+
+Views validate input, call one selector or service, and render or redirect with a message; the
+rules are in ``discussion.services`` and ``discussion.selectors``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from competitions.models import Competition, Participation
+from competitions.selectors import competition_get, is_organizer
+from discussion import selectors, services
+from discussion.models import Topic
+from gan_platform.errors import ApplicationError
+
+MODERATION = {
+    "hide": {"hidden": True},
+    "show": {"hidden": False},
+    "lock": {"locked": True},
+    "unlock": {"locked": False},
+    "pin": {"pinned": True},
+    "unpin": {"pinned": False},
+}
+DONE = {
+    "hide": "hidden",
+    "show": "shown again",
+    "lock": "locked",
+    "unlock": "unlocked",
+    "pin": "pinned",
+    "unpin": "unpinned",
+}
+
+
+def _competition_or_404(request: HttpRequest, slug: str) -> Competition:
+    competition = competition_get(slug=slug, user=request.user)
+    if competition is None:
+        raise Http404(f"No competition {slug!r}.")
+    return competition
+
+
+def _topic_or_404(request: HttpRequest, competition: Competition, topic_id: int) -> Topic:
+    topic = selectors.topic_get(competition=competition, topic_id=topic_id, user=request.user)
+    if topic is None:
+        raise Http404(f"No topic {topic_id}.")
+    topic.competition = competition
+    return topic
+
+
+def _page(request: HttpRequest) -> int:
+    try:
+        return selectors.page_number(request.GET.get("page"))
+    except ApplicationError as error:
+        raise Http404(error.message) from error
+
+
+def _context(request: HttpRequest, competition: Competition) -> dict:
+    organizer = is_organizer(competition=competition, user=request.user)
+    joined = (
+        request.user.is_authenticated
+        and Participation.objects.filter(competition=competition, user=request.user).exists()
+    )
+    return {
+        "competition": competition,
+        "organizer": organizer,
+        "may_post": organizer or joined,
+        "organizer_ids": set(competition.organizers.values_list("pk", flat=True)),
+    }
+
+
+def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = _competition_or_404(request, slug)
+    try:
+        page = selectors.topic_page(competition=competition, user=request.user, page=_page(request))
+    except ApplicationError as error:
+        raise Http404(error.message) from error
+    context = _context(request, competition)
+    context.update({"page": page, "form": {"title": "", "body": ""}})
+    return render(request, "discussion/topic_list.html", context)
+
+
+@login_required
+@require_POST
+def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = _competition_or_404(request, slug)
+    title, body = request.POST.get("title", ""), request.POST.get("body", "")
+    try:
+        topic = services.topic_create(
+            competition=competition,
+            user=request.user,
+            title=title,
+            body=body,
+            announcement=request.POST.get("announcement") == "on",
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        context = _context(request, competition)
+        page = selectors.topic_page(competition=competition, user=request.user)
+        context.update({"page": page, "form": {"title": title, "body": body}, "form_error": error.message})
+        return render(request, "discussion/topic_list.html", context, status=error.status)
+    messages.success(request, "Your announcement is posted." if topic.is_announcement else "Your topic is posted.")
+    return redirect("discussion:topic", slug=slug, topic_id=topic.pk)
+
+
+def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
+    competition = _competition_or_404(request, slug)
+    topic = _topic_or_404(request, competition, topic_id)
+    try:
+        page = selectors.reply_page(topic=topic, user=request.user, page=_page(request))
+    except ApplicationError as error:
+        raise Http404(error.message) from error
+    context = _context(request, competition)
+    context.update({"topic": topic, "page": page, "reply_body": ""})
+    return render(request, "discussion/topic_detail.html", context)
+
+
+@login_required
+@require_POST
+def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
+    competition = _competition_or_404(request, slug)
+    topic = _topic_or_404(request, competition, topic_id)
+    body = request.POST.get("body", "")
+    try:
+        reply = services.reply_create(topic=topic, user=request.user, body=body)
+    except ApplicationError as error:
+        # the page again with the reply as written, so nothing typed is lost
+        messages.error(request, error.message)
+        context = _context(request, competition)
+        page = selectors.reply_page(topic=topic, user=request.user)
+        context.update({"topic": topic, "page": page, "reply_body": body})
+        return render(request, "discussion/topic_detail.html", context, status=error.status)
+    messages.success(request, "Your reply is posted.")
+    last_page = selectors.reply_page(topic=topic, user=request.user).pages
+    url = reverse("discussion:topic", kwargs={"slug": slug, "topic_id": topic.pk})
+    return redirect(f"{url}?page={last_page}#reply-{reply.pk}" if last_page > 1 else f"{url}#reply-{reply.pk}")
+
+
+@login_required
+@require_POST
+def topic_moderate(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
+    competition = _competition_or_404(request, slug)
+    topic = _topic_or_404(request, competition, topic_id)
+    action = request.POST.get("action", "")
+    if action not in MODERATION:
+        raise Http404(f"No moderation action {action!r}.")
+    try:
+        services.topic_moderate(topic=topic, user=request.user, **MODERATION[action])
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"The topic is {DONE[action]}.")
+    return redirect("discussion:topic", slug=slug, topic_id=topic.pk)
+
+
+@login_required
+@require_POST
+def reply_moderate(request: HttpRequest, slug: str, reply_id: int) -> HttpResponse:
+    competition = _competition_or_404(request, slug)
+    reply = selectors.reply_get(competition=competition, reply_id=reply_id, user=request.user)
+    if reply is None:
+        raise Http404(f"No reply {reply_id}.")
+    action = request.POST.get("action", "")
+    if action not in ("hide", "show"):
+        raise Http404(f"No moderation action {action!r}.")
+    try:
+        services.reply_moderate(reply=reply, user=request.user, hidden=action == "hide")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"The reply is {DONE[action]}.")
+    url = reverse("discussion:topic", kwargs={"slug": slug, "topic_id": reply.topic_id})
+    return redirect(f"{url}#reply-{reply.pk}")
