@@ -10,26 +10,20 @@ from submissions.models import Submission
 from submissions.standings import standings_submission_changed
 from tests.browser.inspection import accessibility_problems, screenshot
 from tests.browser.test_organizer import log_in
-from tests.factories import competition_create_for_tests, participant_join, user_create
-from tests.pages.test_participant_pages import scored_submission
+from tests.factories import user_create
+from tests.pages.test_participant_pages import scored_submission, two_teams_scored
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def wood():
-    competition = competition_create_for_tests()
-    alice, bob = user_create("alice"), user_create("bob")
-    alice_team = participant_join(competition, alice).team
-    bob_team = participant_join(competition, bob).team
-    first = scored_submission(competition, alice_team, alice, value=30.0, private=31.0)
-    best = scored_submission(competition, alice_team, alice, value=20.0, private=21.0)
-    bobs = scored_submission(competition, bob_team, bob, value=25.0, private=26.0)
-    failed = scored_submission(competition, alice_team, alice, value=1.0, private=1.0)
+    made = two_teams_scored()
+    failed = scored_submission(made["competition"], made["best"].team, made["alice"], value=1.0, private=1.0)
     failed.scores.all().delete()
     Submission.objects.filter(pk=failed.pk).update(state=Submission.State.FAILED, failure_message="Bad output.")
     standings_submission_changed(submission_id=failed.pk)
-    return {"competition": competition, "first": first, "best": best, "bobs": bobs, "failed": failed}
+    return {**made, "failed": failed}
 
 
 def test_a_participant_reads_the_board_their_submissions_and_a_submissions_rank(page, wood):

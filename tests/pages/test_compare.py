@@ -9,27 +9,21 @@ from competitions import services as competition_services
 from competitions.models import DatasetImage
 from gan_platform.storages import private_storage
 from submissions.models import Submission
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
-from tests.pages.test_participant_pages import scored_submission
+from tests.factories import DEFAULT_PASSWORD
+from tests.pages.test_participant_pages import scored_submission, two_teams_scored
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def field(private_root):
-    competition = competition_create_for_tests()
-    alice, bob = user_create("alice"), user_create("bob")
-    alice_team = participant_join(competition, alice).team
-    bob_team = participant_join(competition, bob).team
-    mine = scored_submission(competition, alice_team, alice, value=20.0, private=21.5)
-    other = scored_submission(competition, alice_team, alice, value=30.0, private=31.5)
-    bobs = scored_submission(competition, bob_team, bob, value=25.0, private=26.5)
-    baseline = scored_submission(competition, bob_team, bob, value=40.0, private=41.5)
+    made = two_teams_scored(private_offset=1.5)
+    competition = made["competition"]
+    baseline = scored_submission(competition, made["bob_team"], made["bob"], value=40.0, private=41.5)
     Submission.objects.filter(pk=baseline.pk).update(is_baseline=True, team=None, description="Identity")
     preview = DatasetImage.objects.filter(image_set__competition=competition, is_preview=True).order_by("name").first()
-    private_storage().save(mine.preview_output_name(preview.name), ContentFile(b"png"))
-    return {"competition": competition, "alice": alice, "mine": mine, "other": other, "bobs": bobs,
-            "baseline": baseline, "preview": preview}  # fmt: skip
+    private_storage().save(made["best"].preview_output_name(preview.name), ContentFile(b"png"))
+    return {**made, "mine": made["best"], "other": made["first"], "baseline": baseline, "preview": preview}
 
 
 def test_a_participant_compares_their_submissions_with_a_baseline(client, field):

@@ -13,8 +13,8 @@ from django.utils import timezone
 from competitions.templatetags.atelier import compact_since
 from submissions.leaderboards import baseline_short_name
 from submissions.models import Submission
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
-from tests.pages.test_participant_pages import scored_submission
+from tests.factories import DEFAULT_PASSWORD, user_create
+from tests.pages.test_participant_pages import scored_submission, two_teams_scored
 
 pytestmark = pytest.mark.django_db
 
@@ -26,27 +26,14 @@ SENTENCE = (
 
 @pytest.fixture
 def board(client):
-    competition = competition_create_for_tests()
-    alice, bob = user_create("alice"), user_create("bob")
-    alice_team = participant_join(competition, alice).team
-    bob_team = participant_join(competition, bob).team
-    first = scored_submission(competition, alice_team, alice, value=30.0, private=31.0)
-    best = scored_submission(competition, alice_team, alice, value=20.0, private=21.0)
-    bobs = scored_submission(competition, bob_team, bob, value=25.0, private=26.0)
-    baseline = scored_submission(competition, bob_team, bob, value=40.0, private=41.0)
+    made = two_teams_scored()
+    competition = made["competition"]
+    baseline = scored_submission(competition, made["bob_team"], made["bob"], value=40.0, private=41.0)
     Submission.objects.filter(pk=baseline.pk).update(is_baseline=True, team=None, description=SENTENCE)
     from submissions.standings import standings_rebuild
 
     standings_rebuild(phase_id=competition.phases.get().pk)
-    return {
-        "competition": competition,
-        "alice": alice,
-        "bob": bob,
-        "first": first,
-        "best": best,
-        "bobs": bobs,
-        "baseline": baseline,
-    }
+    return {**made, "baseline": baseline}
 
 
 def login(client, user) -> None:
