@@ -19,6 +19,7 @@ urlpatterns = [
     path(
         "competitions/<slug:slug>/leaderboard.csv", leaderboard_apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"
     ),
+    path("competitions/<slug:slug>/compare/", output_apis.ComparisonGetApi.as_view(), name="compare"),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
     path(
