@@ -1,5 +1,7 @@
 """Competition bundles: one zip with ``competition.yaml`` and the folders ``style/`` and ``content/``.
 
+(Just over 500 lines: the manifest's schema, its validation and the import that uses it stay together.)
+
 ``competition.yaml``::
 
     slug: wood
@@ -280,14 +282,17 @@ def _write(
     organizer: Any,
     on_existing: OnExisting,
     saved_files: list[str],
+    new_slug: str | None = None,
 ) -> Competition:
-    slug = manifest.competition["slug"]
+    slug = new_slug or manifest.competition["slug"]
     existing = Competition.objects.filter(slug=slug).first()
     if existing is not None:
         if on_existing != OnExisting.REPLACE:
             raise BundleError("slug", f"a competition {slug!r} exists already; pass --replace to replace it.")
         services.competition_delete(competition=existing, actor=None)
     fields = {key: value for key, value in manifest.competition.items() if key not in ("slug", "title")}
+    if new_slug:
+        fields["visibility"] = Competition.Visibility.DRAFT  # a new edition starts hidden until its organizers open it
     try:
         competition = services.competition_create(actor=None, slug=slug, title=manifest.competition["title"], **fields)
     except ApplicationError as error:
@@ -320,11 +325,17 @@ def _write(
 
 
 def bundle_import(
-    source: Path | BinaryIO, *, organizer: Any = None, on_existing: OnExisting = OnExisting.REFUSE
+    source: Path | BinaryIO,
+    *,
+    organizer: Any = None,
+    on_existing: OnExisting = OnExisting.REFUSE,
+    slug: str | None = None,
 ) -> Competition:
     """Import a bundle (a zip path or an open binary file) as a new competition.
 
     Args:
+        slug: import under this slug instead of the bundle's (a new edition); the copy is then a
+            draft whatever the bundle says.
         organizer: a user made organizer of the imported competition (None: superusers only).
         on_existing: what to do when a competition with the bundle's slug exists: ``refuse`` (an error
             naming ``slug``) or ``replace`` it (refused if it has submissions).
@@ -383,7 +394,12 @@ def bundle_import(
             raise _prefixed(error, "split.") from error
         try:
             return _write(
-                manifest, sets, organizer=organizer, on_existing=OnExisting(on_existing), saved_files=saved_files
+                manifest,
+                sets,
+                organizer=organizer,
+                on_existing=OnExisting(on_existing),
+                saved_files=saved_files,
+                new_slug=slug,
             )
         except BaseException:
             _delete(saved_files)

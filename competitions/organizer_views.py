@@ -7,8 +7,10 @@ through a service of competitions or submissions.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -22,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from competitions.bundles import bundle_export_bytes, bundle_import
 from competitions.models import Competition, ImageSet, Phase, PhaseMetric
 from competitions.selectors import competition_get, is_organizer, public_images
 from competitions.services import (
@@ -62,6 +65,16 @@ class CompetitionForm(forms.ModelForm):
         model = Competition
         fields = COMPETITION_FORM_FIELDS
         widgets = {"description": forms.Textarea(attrs={"rows": 6}), "rules": forms.Textarea(attrs={"rows": 6})}
+        help_texts = {
+            "feature_weights": (
+                "Pretrained: figures comparable with published FID; every scoring worker needs the weights "
+                "(python -m gan_core weights fetch, checked by python -m gan_core weights status on the worker): "
+                "a run on a worker without them goes back to the queue and, after its retries, fails as the "
+                "platform's fault, never counted against a quota. Random-initialised: for demos and tests only; "
+                "its figures rank this competition's submissions among themselves and every page marks them "
+                "Not calibrated."
+            )
+        }
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -71,7 +84,17 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+BYTES_PER_MB = 1_000_000
+
+
 class PhaseForm(forms.ModelForm):
+    upload_size_limit = forms.DecimalField(
+        label="Upload size limit (MB)",
+        min_value=Decimal("0.001"),
+        decimal_places=6,
+        help_text="Megabytes of 1,000,000 bytes (200 MiB is 209.7152 MB).",
+    )
+
     class Meta:
         model = Phase
         fields = PHASE_FORM_FIELDS
@@ -80,6 +103,8 @@ class PhaseForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        size = self.initial.get("upload_size_limit") or Phase._meta.get_field("upload_size_limit").default
+        self.initial["upload_size_limit"] = format((Decimal(int(size)) / BYTES_PER_MB).normalize(), "f")
         metrics = {metric.metric: metric for metric in self.instance.metrics.all()} if self.instance.pk else {}
         ranking = next((name for name, metric in metrics.items() if metric.is_ranking), "fid")
         self.fields["ranking_metric"] = forms.ChoiceField(
@@ -94,6 +119,10 @@ class PhaseForm(forms.ModelForm):
                 required=False, initial=existing.shown if existing else True, label=f"{label}: shown to participants"
             )
             self.metric_names.append(value)
+
+    def clean_upload_size_limit(self) -> int:
+        """Megabytes as typed, bytes as stored."""
+        return int(self.cleaned_data["upload_size_limit"] * BYTES_PER_MB)
 
     def metric_rows(self):
         return [(self[f"metric_{name}"], self[f"metric_{name}_shown"]) for name in self.metric_names]
@@ -112,6 +141,10 @@ class PhaseForm(forms.ModelForm):
 
     def phase_fields(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in PHASE_FORM_FIELDS}
+
+
+class DuplicateForm(forms.Form):
+    slug = forms.SlugField(max_length=64, help_text="The new edition's address: /c/SLUG/.")
 
 
 class SplitForm(forms.Form):
@@ -414,3 +447,31 @@ def phase_reveal(request: HttpRequest, slug: str, phase_slug: str) -> HttpRespon
     else:
         messages.success(request, f"The private leaderboard of {phase.name} is now visible to everyone.")
     return redirect("competitions:organizer-dashboard", slug=slug)
+
+
+@login_required
+def competition_duplicate(request: HttpRequest, slug: str) -> HttpResponse:
+    """Start a new edition: the competition's bundle (settings, phases, metrics, images, split)
+    imported under a new slug, as a draft that only its organizers see until they open it."""
+    competition = _organized_or_404(request, slug)
+    form = DuplicateForm(request.POST or None, initial={"slug": f"{competition.slug}-2"})
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and Competition.objects.filter(slug=form.cleaned_data["slug"]).exists()
+    ):
+        form.add_error("slug", f"{form.cleaned_data['slug']!r} is taken by another competition; choose another slug.")
+    if request.method == "POST" and form.is_valid():
+        try:
+            copy = bundle_import(
+                io.BytesIO(bundle_export_bytes(competition)), organizer=request.user, slug=form.cleaned_data["slug"]
+            )
+        except ApplicationError as error:
+            form.add_error("slug", error.message)
+        else:
+            messages.success(
+                request,
+                f"{copy.title} is copied to /c/{copy.slug}/ as a draft: check its phase dates, then publish it.",
+            )
+            return redirect("competitions:organizer-dashboard", slug=copy.slug)
+    return render(request, "competitions/organizer/duplicate.html", {"competition": competition, "form": form})

@@ -20,6 +20,7 @@ urlpatterns = [
         organizer_views.phase_reveal,
         name="organizer-phase-reveal",
     ),
+    path("c/<slug:slug>/organize/duplicate/", organizer_views.competition_duplicate, name="organizer-duplicate"),
     path("c/<slug:slug>/organize/data/", organizer_views.data_manage, name="organizer-data"),
     path("c/<slug:slug>/organize/data/<str:kind>/", organizer_views.data_upload, name="organizer-data-upload"),
     path(

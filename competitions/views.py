@@ -34,11 +34,13 @@ from submissions.leaderboards import (
     etag_matches,
     leaderboard_etag,
     leaderboard_history,
+    leaderboard_leader,
     leaderboard_page,
     leaderboard_view,
     page_params,
 )
-from submissions.selectors import split_visible
+from submissions.selectors import competition_activity, split_visible
+from submissions.starter_kits import starter_kit_baseline
 
 SECTIONS = ("overview", "rules", "data", "scoring", "timeline")
 
@@ -97,18 +99,46 @@ def competition_detail(request: HttpRequest, slug: str, section: str = "overview
         "organizer": is_organizer(competition=competition, user=request.user),
         "now": timezone.now(),
     }
+    if section == "overview":
+        context.update(_overview(request, competition, phases))
     if section == "data":
         images = list(public_images(competition=competition))
         context["style_images"] = [image for image in images if image.image_set.kind == ImageSet.Kind.STYLE]
         context["preview_images"] = list(preview_images(competition=competition))
         content_set = competition.image_sets.filter(kind=ImageSet.Kind.CONTENT).first()
         context["content_count"] = content_set.image_count if content_set else 0
+        context["kit_phase"] = _phase_from_query(request, phases) if phases else None
+        context["kit_baseline"] = (
+            starter_kit_baseline(phase=context["kit_phase"]) if context["kit_phase"] is not None else None
+        )
     if section == "scoring":
         context["phase_metrics"] = [
             (phase, [metric for metric in phase.metrics.all() if metric.shown or context["organizer"]])
             for phase in phases
         ]
     return render(request, "competitions/detail.html", context)
+
+
+def _overview(request: HttpRequest, competition: Competition, phases: list[Phase]) -> dict:
+    """The overview's figures and the public board's leader (when the visitor may see the board)."""
+    phase = _phase_from_query(request, phases) if phases else None
+    leader = None
+    ranking = None
+    if phase is not None:
+        try:
+            view = leaderboard_view(phase=phase, split="public", viewer=request.user)
+        except ApplicationError:
+            view = None
+        if view is not None:
+            leader = leaderboard_leader(view)
+            ranking = view.ranking
+    return {
+        "stats": competition_activity(competition=competition, phase=phase),
+        "stats_phase": phase,
+        "leader": leader,
+        "leader_metric": ranking,
+        "leader_score": (leader or {}).get("scores", {}).get(ranking.metric) if ranking is not None else None,
+    }
 
 
 @login_required
@@ -160,6 +190,8 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
                 raise
             context["hidden_message"] = error.message
         else:
+            context["joined"] = view.team_id is not None
+            context["organizer"] = view.audience == "organizer"
             user_key = request.user.pk if request.user.is_authenticated else "anonymous"
             variant = f"html:{user_key}:{page}:{page_size}:{len(phases)}:{context['private_visible']}"
             etag = leaderboard_etag(view, variant=variant)
@@ -184,6 +216,8 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
                 context["chart_svg"] = history_chart_svg(
                     leaderboard_history(view), label=ranking["label"], decimals=ranking["decimals"]
                 )
+    if "joined" not in context and request.user.is_authenticated:
+        context["joined"] = participation_get(competition=competition, user=request.user) is not None
     context["csv_url"] = (
         reverse("submissions_api:leaderboard-csv", kwargs={"slug": slug}) + f"?phase={phase.slug}&split={split}"
         if phase is not None and context["board"] is not None

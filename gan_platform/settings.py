@@ -288,6 +288,10 @@ if ATELIER_SCORING_MEMORY_MB != 0 and ATELIER_SCORING_MEMORY_MB < 16:
     )
 # Workers keep checkpoints, datasets (by content hash) and reference statistics here.
 ATELIER_WORKER_CACHE_DIR = Path(env_str("ATELIER_WORKER_CACHE_DIR", str(VAR_DIR / "worker-cache"))).resolve()
+# Below this much free space on the cache's disk a worker runs nothing: the run is the platform's to retry.
+ATELIER_WORKER_CACHE_MIN_FREE_MB = env_int("ATELIER_WORKER_CACHE_MIN_FREE_MB", 256)
+# Checkpoints and image sets beyond this are evicted, least recently used first (0: no bound).
+ATELIER_WORKER_CACHE_MAX_MB = env_int("ATELIER_WORKER_CACHE_MAX_MB", 20480)
 CELERY_TASK_ROUTES["scoring.reconcile"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
 CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
     "task": "scoring.reconcile",

@@ -19,7 +19,7 @@ The protocol, seen from a worker:
    to the queue after an infrastructure error (or fails it when attempts are exhausted).
 
 ``reconcile`` (beat every 60 s, ``manage.py reconcile``) re-sends queued submissions whose
-message is older than the grace period and takes back expired leases.
+message is older than the grace period and no longer in the broker, and takes back expired leases.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from scoring.broker import submissions_held
 from scoring.models import WorkerPing
 from submissions import sending
 from submissions.models import Score, Submission
@@ -236,21 +237,39 @@ def submission_fail(
     return bool(failed)
 
 
-def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail: str = "") -> str:
+def submission_release_for_retry(
+    *,
+    submission_id: int,
+    token: uuid.UUID,
+    detail: str = "",
+    code: str = "",
+    message: str = "",
+    resend: bool = True,
+) -> str:
     """Give a held run back after an infrastructure error (worker, storage, database, weights).
 
     Back to ``queued`` with the lease cleared and the task sent again after the commit, or, when
-    the attempts are exhausted, ``failed`` with ``infrastructure_error`` (not counted against the
-    quota). Returns ``"requeued"``, ``"failed"`` or ``"stale"`` (the token no longer held it).
+    the attempts are exhausted, ``failed`` with ``code`` (default ``infrastructure_error``; not
+    counted against the quota). ``code`` and ``message`` name the platform's failure when it is
+    known (``worker_disk_full``...): kept on the queued submission too, so the organizers see the
+    cause while it waits for its retry. ``resend=False``: no message now, the reconciler sends one after
+    its grace period (a worker out of disk should not take the submission straight back and spend
+    every attempt in seconds). Returns ``"requeued"``, ``"failed"`` or ``"stale"`` (the
+    token no longer held it).
     """
     now = timezone.now()
     with transaction.atomic():
         held = _held(submission_id, token)
         if held.filter(attempts__gte=Submission.MAX_ATTEMPTS).update(
-            **_failure_fields(code=INFRASTRUCTURE_ERROR, attempts=Submission.MAX_ATTEMPTS, detail=detail)
+            **_failure_fields(
+                code=code or INFRASTRUCTURE_ERROR,
+                attempts=Submission.MAX_ATTEMPTS,
+                detail=f"[{code}] {message}\n{detail}" if code else detail,
+            )
         ):
             _finished(submission_id)
             return "failed"
+        cause = {"failure_code": code, "failure_message": message} if code else {}
         if held.update(
             state=Submission.State.QUEUED,
             lease_token=None,
@@ -259,8 +278,10 @@ def submission_release_for_retry(*, submission_id: int, token: uuid.UUID, detail
             failure_detail=detail,
             progress_done=0,
             progress_total=0,
+            **cause,
         ):
-            transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id))
+            if resend:
+                transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id))
             return "requeued"
     return "stale"
 
@@ -293,7 +314,8 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
 
     - ``queued`` submissions whose message was sent before the grace period
       (``ATELIER_RECONCILE_GRACE_SECONDS``, at least ``RECONCILE_MINIMUM_GRACE_SECONDS``), or never,
-      are sent again;
+      are sent again, unless the broker still holds a message for them (:mod:`scoring.broker`;
+      decision 0014): at most one outstanding message per queued submission, however long a backlog;
     - running submissions whose lease expired (their worker died or lost the database) go back
       to ``queued`` and are sent again, or fail with ``too_many_attempts`` when
       ``Submission.MAX_ATTEMPTS`` attempts were made.
@@ -310,7 +332,11 @@ def reconcile(*, now=None, limit: int = 500) -> ReconcileReport:
         .order_by("created_at", "id")
         .values_list("id", "enqueued_at")[:limit]
     )
-    for submission_id, enqueued_at in list(stale_queued):
+    stale = list(stale_queued)
+    held = submissions_held() if stale else None
+    for submission_id, enqueued_at in stale:
+        if held is not None and submission_id in held:
+            continue  # its message still waits in the broker (or a worker holds it): a worker will get it
         unchanged = Q(enqueued_at__isnull=True) if enqueued_at is None else Q(enqueued_at=enqueued_at)
         with transaction.atomic():
             if Submission.objects.filter(unchanged, pk=submission_id, state=Submission.State.QUEUED).update(

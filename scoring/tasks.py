@@ -3,7 +3,7 @@
 Names (callers import them with a ``_task`` suffix):
 
 - ``scoring.submission_process(submission_id)``: validate, generate and score one submission
-  under a lease (``scoring.worker``), on the GPU queue (``ATELIER_GPU_QUEUE``, default ``gpu``);
+  under a lease (``scoring.worker.pipeline``), on the GPU queue (``ATELIER_GPU_QUEUE``, default ``gpu``);
 - ``scoring.reference_stats_compute(image_set_id)``: the cached statistics of a style set;
 - ``scoring.reconcile()``: re-send lost submissions, take back expired leases (beat, 60 s).
 
@@ -11,7 +11,7 @@ They are sent by name through :mod:`submissions.sending` (the queue from ``ATELI
 so a test can give its worker a queue of its own, and ``submission_process``'s hard and soft
 time limits from the submission's phase); nothing imports this module but Celery's autodiscovery.
 ETA and countdown are refused: kombu re-delivers them in a loop on Redis.
-Only the ``scoring.worker*`` modules import gan_core, and only inside the task bodies.
+Only the ``scoring.worker`` package imports gan_core, and only inside the task bodies.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_ready
 
 
 class GpuTask(Task):
@@ -48,16 +49,29 @@ def worker_ping(self, token: str) -> None:
 
 @shared_task(name="scoring.submission_process", bind=True, base=GpuTask)
 def submission_process(self, submission_id: int) -> str:
-    """Take ``submission_id`` through validate, generate and score under a lease; returns the outcome."""
-    from scoring.worker import submission_process_run
+    """Take ``submission_id`` through validate, generate and score under a lease; returns the outcome.
+    Then the worker cache's upkeep (orphans, size bound)."""
+    from scoring.worker.pipeline import submission_process_run
+    from scoring.worker.upkeep import cache_upkeep_safely
 
-    return submission_process_run(submission_id=int(submission_id), worker=self.request.hostname or "unknown")
+    try:
+        return submission_process_run(submission_id=int(submission_id), worker=self.request.hostname or "unknown")
+    finally:
+        cache_upkeep_safely()
+
+
+@worker_ready.connect
+def worker_cache_upkeep_on_start(sender=None, **kwargs: Any) -> None:
+    """A starting worker sweeps what killed runs left in its cache (``scoring.worker.upkeep``)."""
+    from scoring.worker.upkeep import cache_upkeep_safely
+
+    cache_upkeep_safely()
 
 
 @shared_task(name="scoring.reference_stats_compute", bind=True, base=GpuTask)
 def reference_stats_compute(self, image_set_id: int) -> list[int]:
     """Compute (or find) the cached statistics of style set ``image_set_id``; returns ReferenceStats ids."""
-    from scoring.worker import reference_stats_compute_for_set
+    from scoring.worker.scores import reference_stats_compute_for_set
 
     return reference_stats_compute_for_set(image_set_id=int(image_set_id))
 

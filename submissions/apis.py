@@ -39,6 +39,16 @@ from submissions.uploads import LimitedTemporaryFileUploadHandler, config_check
 PHASE_PARAMETER = OpenApiParameter(
     "phase", OpenApiTypes.STR, required=False, description="Phase slug; default: the open phase, else the latest."
 )
+STATE_PARAMETER = OpenApiParameter(
+    "state", OpenApiTypes.STR, required=False, enum=list(Submission.State.values), description="Only this state."
+)
+ORDER_PARAMETER = OpenApiParameter(
+    "order",
+    OpenApiTypes.STR,
+    required=False,
+    enum=list(selectors.SUBMISSION_ORDERS),
+    description="newest (default), oldest, or best: the ranking metric on the public split (needs `phase`).",
+)
 SPLIT_PARAMETER = OpenApiParameter(
     "split", OpenApiTypes.STR, required=False, enum=["public", "private"], description="Default: public."
 )
@@ -85,6 +95,9 @@ class FailureSerializer(serializers.Serializer):
 class ScoreSerializer(serializers.Serializer):
     split = serializers.ChoiceField(choices=Score.Split.choices)
     metric = serializers.CharField()
+    label = serializers.CharField(help_text="The metric's display name (the phase's, else the registry's).")
+    decimals = serializers.IntegerField(help_text="Decimals the pages show it with.")
+    is_ranking = serializers.BooleanField(help_text="Whether the phase ranks by this metric.")
     value = serializers.FloatField(allow_null=True)
     interval = serializers.ListField(child=serializers.FloatField(), allow_null=True, min_length=2, max_length=2)
     calibrated = serializers.BooleanField()
@@ -150,6 +163,7 @@ def _submission_fields(
     else:
         queue_position = selectors.submission_queue_position(submission)
     scores = selectors.submission_scores_visible(submission=submission, user=user, organizer=organizer)
+    display = selectors.metric_display(phase=submission.phase)
     failure = None
     if submission.state == Submission.State.FAILED or submission.failure_code:
         failure = {"code": submission.failure_code or "failed", "message": submission.failure_message}
@@ -167,6 +181,9 @@ def _submission_fields(
             {
                 "split": score.split,
                 "metric": score.metric,
+                "label": display.label(score.metric),
+                "decimals": display.decimals(score.metric),
+                "is_ranking": score.metric == display.ranking,
                 "value": selectors.finite_or_none(score.value),
                 "interval": (
                     [score.interval_low, score.interval_high]
@@ -175,7 +192,7 @@ def _submission_fields(
                 ),
                 "calibrated": score.calibrated,
             }
-            for score in scores
+            for score in display.sorted_scores(scores)
         ],
         "is_final": submission.is_final,
         "is_baseline": submission.is_baseline,
@@ -287,7 +304,7 @@ class SubmissionListApi(APIView):
 
     @extend_schema(
         operation_id="submission_list",
-        parameters=[PHASE_PARAMETER, *PAGE_PARAMETERS],
+        parameters=[PHASE_PARAMETER, STATE_PARAMETER, ORDER_PARAMETER, *PAGE_PARAMETERS],
         responses={200: SubmissionDetailSerializer(many=True), **error_responses(400, 401, 404)},
         description="Newest first, a page at a time (default 50, at most 200): `X-Total-Count` holds the "
         "total, `Link` the `next` and `prev` pages.",
@@ -300,7 +317,13 @@ class SubmissionListApi(APIView):
             request.query_params.get("page"), request.query_params.get("page_size")
         )
         listed = selectors.submission_list(
-            competition=competition, phase=phase, user=request.user, page=page, page_size=page_size
+            competition=competition,
+            phase=phase,
+            user=request.user,
+            page=page,
+            page_size=page_size,
+            state=request.query_params.get("state") or None,
+            order=request.query_params.get("order") or "newest",
         )
         organizer = is_organizer(competition=competition, user=request.user)
         response = Response(submission_list_data(submissions=listed.items, user=request.user, organizer=organizer))

@@ -56,7 +56,15 @@ class LeaderboardRowSerializer(serializers.Serializer):
             },
         )
     )
-    submitted_at = serializers.CharField()
+    submitted_at = serializers.CharField(help_text="When the submission that counts was uploaded.")
+    rerunning = serializers.BooleanField(
+        help_text="The submission is being rerun: these are its previous scores until the new ones land."
+    )
+    entries = serializers.IntegerField(help_text="The team's scored submissions in the phase (1 for a baseline).")
+    last_submitted_at = serializers.CharField(help_text="When the team's newest scored submission was uploaded.")
+    description = serializers.CharField(
+        allow_null=True, help_text="A baseline's whole description (its team column is a short name); null for teams."
+    )
     is_mine = serializers.BooleanField()
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ __all__ = [
     "leaderboard_get",
     "leaderboard_history",
     "leaderboard_page",
+    "leaderboard_leader",
+    "leaderboard_place",
     "leaderboard_rows_all",
     "leaderboard_view",
     "page_params",
@@ -67,7 +70,11 @@ _FIELDS = (
     "submitted_at",
     "values",
     "calibrated",
+    "entries",
+    "last_submitted_at",
+    "held",
 )
+BASELINE_NAME_CHARACTERS = 32
 
 
 def _iso(moment: datetime) -> str:
@@ -210,11 +217,20 @@ def _ranked(view: BoardView) -> QuerySet[Standing]:
     )
 
 
+def baseline_short_name(description: str) -> str:
+    """A baseline's name in the team column: its description's first clause, at most
+    :data:`BASELINE_NAME_CHARACTERS` characters (the whole description goes on hover)."""
+    text = " ".join(description.split())
+    clause = re.split(r"(?<=[^\s])[.:;,(\u2014]|\s-\s", text, maxsplit=1)[0].strip() if text else ""
+    if len(clause) > BASELINE_NAME_CHARACTERS:
+        clause = clause[: BASELINE_NAME_CHARACTERS - 1].rsplit(" ", 1)[0].rstrip() + "\u2026"
+    return f"Baseline: {clause}" if clause else "Baseline"
+
+
 def _row_name(row: dict[str, Any]) -> str:
     if row["team_id"] is not None:
         return row["team__name"]
-    description = row["submission__description"]
-    return f"Baseline: {description}" if description else "Baseline"
+    return baseline_short_name(row["submission__description"] or "")
 
 
 def _format(view: BoardView, row: dict[str, Any], rank: int | None) -> dict[str, Any]:
@@ -235,6 +251,10 @@ def _format(view: BoardView, row: dict[str, Any], rank: int | None) -> dict[str,
         "is_baseline": row["is_baseline"],
         "scores": scores,
         "submitted_at": _iso(row["submitted_at"]),
+        "entries": row["entries"],
+        "rerunning": row["held"],
+        "last_submitted_at": _iso(row["last_submitted_at"] or row["submitted_at"]),
+        "description": (row["submission__description"] or None) if row["team_id"] is None else None,
         "_team_id": row["team_id"],
     }
 
@@ -287,6 +307,71 @@ def _mine(view: BoardView, page_size: int) -> dict[str, Any] | None:
     mine.pop("_team_id")
     mine["is_mine"] = True
     return mine
+
+
+def leaderboard_leader(view: BoardView) -> dict[str, Any] | None:
+    """The first ranked row of the board (the current leader), or None (one query)."""
+    if view.ranking is None:
+        return None
+    row = _standings(view).filter(is_baseline=False).order_by(*_ORDER).values(*_FIELDS).first()
+    if row is None:
+        return None
+    leader = _format(view, row, 1)
+    leader.pop("_team_id")
+    return leader
+
+
+def leaderboard_place(*, submission: Submission, viewer: Any) -> dict[str, Any]:
+    """Where ``submission`` stands on the public board as ``viewer`` may see it (one or two queries).
+
+    Returns ``rank`` (None when unranked), ``page`` and ``anchor`` (its row's id on that page, or
+    None when it has no row), ``counting_id`` (the team's submission that holds the row, when another
+    one does) and ``reason`` (why it has no rank, in one sentence, or None).
+    """
+    place: dict[str, Any] = {"rank": None, "page": None, "anchor": None, "counting_id": None, "reason": None}
+    phase = submission.phase
+    if submission.state != Submission.State.SCORED:
+        reasons = {
+            Submission.State.FAILED: "It failed, so it has no score and no place on the board.",
+            Submission.State.CANCELLED: "It was cancelled, so it has no place on the board.",
+        }
+        place["reason"] = reasons.get(submission.state, "It is not scored yet; its place appears once it is.")
+        return place
+    try:
+        view = leaderboard_view(phase=phase, split=Score.Split.PUBLIC, viewer=viewer)
+    except ApplicationError as error:
+        place["reason"] = error.message
+        return place
+    if view.ranking is None:
+        place["reason"] = "The phase has no ranking metric yet, so no submission is ranked."
+        return place
+    rows = _standings(view).annotate(
+        before_all=_before_count(baselines=True), before_ranked=_before_count(baselines=False)
+    )
+    if submission.is_baseline:
+        rows = rows.filter(entrant=f"baseline:{submission.pk}")
+    elif submission.team_id is not None:
+        rows = rows.filter(team_id=submission.team_id, is_baseline=False)
+    else:
+        rows = rows.none()
+    row = rows.values("before_all", "before_ranked", "submission_id", "missing").first()
+    if row is None:
+        place["reason"] = "It has no finite score on the ranking metric, so it is not on the board."
+        return place
+    place["page"] = row["before_all"] // PAGE_SIZE_DEFAULT + 1
+    mine = view.team_id is not None and view.team_id == submission.team_id and not submission.is_baseline
+    place["anchor"] = "mine" if mine else f"row-{row['submission_id']}"
+    if submission.is_baseline:
+        place["reason"] = "Baselines are shown on the board for comparison; they are not ranked."
+    elif row["submission_id"] != submission.pk:
+        place["counting_id"] = row["submission_id"]
+        place["rank"] = row["before_ranked"] + 1
+        place["reason"] = "Another submission of the team scores better and holds its row on the board."
+    elif row["missing"]:
+        place["reason"] = "It has no finite score on the ranking metric, so it is placed after the ranked rows."
+    else:
+        place["rank"] = row["before_ranked"] + 1
+    return place
 
 
 def leaderboard_page(view: BoardView, *, page: int = 1, page_size: int = PAGE_SIZE_DEFAULT) -> dict[str, Any]:

@@ -71,6 +71,12 @@ class Submission(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     is_final = models.BooleanField(default=False, help_text="Selected by the team for the private leaderboard.")
+    previous_scores = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="While a rerun waits or runs: the scores it replaces, {split: {metric: [value, low, high, "
+        "calibrated]}}; the board keeps showing them, marked, until the rerun finishes.",
+    )
     is_baseline = models.BooleanField(default=False, help_text="Shown on the leaderboard and marked; not ranked.")
     counts_against_quota = models.BooleanField(
         default=True, help_text="False when the platform, not the participant, made it fail."
@@ -162,6 +168,11 @@ class Standing(models.Model):
     submitted_at = models.DateTimeField()
     values = models.JSONField(default=dict, help_text="{metric: [value, interval low, interval high]}.")
     calibrated = models.BooleanField(default=True)
+    entries = models.PositiveIntegerField(default=1, help_text="The entrant's scored submissions in the phase.")
+    held = models.BooleanField(default=False, help_text="The submission is being rerun: its previous scores show.")
+    last_submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest of the entrant's scored submissions was uploaded."
+    )
 
     class Meta:
         constraints = [

@@ -1,4 +1,5 @@
-"""REST API of a submission's preview outputs (under ``/api/v1/``): the list and each PNG.
+"""REST API of a submission's preview outputs (under ``/api/v1/``): the list, each PNG, and the
+comparison of several submissions (scores and outputs on the same public preview inputs).
 
 Kept apart from ``submissions.apis`` for size. A submission the requester may not see answers 404,
 never 403; only public preview images have outputs (nothing generated from a hidden image leaves
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -22,8 +23,8 @@ from rest_framework.views import APIView
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
-from submissions import selectors
-from submissions.apis import PngRenderer, _ErrorsAsJsonMixin, _submission_or_404
+from submissions import comparisons, selectors
+from submissions.apis import PngRenderer, _competition_or_404, _ErrorsAsJsonMixin, _submission_or_404
 
 
 class SubmissionOutputListApi(APIView):
@@ -84,4 +85,77 @@ class SubmissionOutputGetApi(_ErrorsAsJsonMixin, APIView):
         )
 
 
-# --- Leaderboards -------------------------------------------------------------------------------
+class ComparisonGetApi(APIView):
+    """Two to six submissions side by side (``?ids=3,5``): the scores the requester may see and
+    the outputs on the same public preview inputs. An id the requester may not see answers 404."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="Comparison")
+    class OutputSerializer(serializers.Serializer):
+        submissions = serializers.ListField(child=serializers.DictField(), help_text="id, team, is_baseline, phase.")
+        metrics = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="metric, label, split, direction, decimals, values: one {value, interval} or null per submission.",
+        )
+        previews = serializers.ListField(
+            child=serializers.DictField(), help_text="image, input_url, output_urls: one URL or null per submission."
+        )
+
+    @extend_schema(
+        operation_id="comparison_get",
+        parameters=[
+            OpenApiParameter("ids", OpenApiTypes.STR, required=True, description="Submission ids, comma-separated.")
+        ],
+        responses={200: OutputSerializer, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        ids = comparisons.comparison_ids_parse(request.query_params.getlist("ids"))
+        comparison = comparisons.comparison_get(competition=competition, ids=ids, user=request.user)
+        url = request.build_absolute_uri
+        data = {
+            "submissions": [
+                {
+                    "id": submission.pk,
+                    "team": submission.team.name if submission.team is not None else None,
+                    "is_baseline": submission.is_baseline,
+                    "description": submission.description,
+                    "phase": submission.phase.slug,
+                }
+                for submission in comparison.submissions
+            ],
+            "metrics": [
+                {
+                    "metric": metric.metric,
+                    "label": metric.get_metric_display(),
+                    "split": split,
+                    "direction": metric.direction,
+                    "decimals": metric.decimals,
+                    "values": [
+                        None
+                        if score is None
+                        else {
+                            "value": selectors.finite_or_none(score.value),
+                            "interval": [score.interval_low, score.interval_high]
+                            if score.interval_low is not None and score.interval_high is not None
+                            else None,
+                        }
+                        for score in cells
+                    ],
+                }
+                for metric, split, cells in comparison.metrics
+            ],
+            "previews": [
+                {
+                    "image": image.name.rsplit(".", 1)[0],
+                    "input_url": url(f"/api/v1/competitions/{slug}/images/{image.pk}.png"),
+                    "output_urls": [
+                        url(f"/api/v1/submissions/{submission.pk}/outputs/{stem}.png") if stem else None
+                        for submission, stem in zip(comparison.submissions, outputs, strict=True)
+                    ],
+                }
+                for image, outputs in comparison.gallery
+            ],
+        }
+        return Response(self.OutputSerializer(data).data)

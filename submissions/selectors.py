@@ -10,21 +10,23 @@ Every read is filtered by what the viewer may see:
   only to organizers.
 
 The leaderboards themselves are read from the standings in :mod:`submissions.leaderboards`.
+(Just over 500 lines: every read with its visibility rule stays in one place, on purpose.)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from competitions.models import Competition, DatasetImage, Participation, Phase, PhaseMetric, Team
 from competitions.selectors import is_organizer, preview_images
+from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
 from submissions.models import Score, Submission
@@ -32,7 +34,9 @@ from submissions.models import Score, Submission
 __all__ = [
     "Quota",
     "QuotaCounts",
+    "MetricDisplay",
     "finite_or_none",
+    "metric_display",
     "leaderboard_visible",
     "phase_resolve",
     "queue_positions",
@@ -41,7 +45,9 @@ __all__ = [
     "quota_get",
     "split_visible",
     "submission_get",
+    "SUBMISSION_ORDERS",
     "SubmissionPage",
+    "competition_activity",
     "finals_selected",
     "submission_list",
     "submission_preview_outputs",
@@ -252,6 +258,9 @@ def _submissions_mine(*, competition: Competition, phase: Phase | None, user: An
     return queryset
 
 
+SUBMISSION_ORDERS = ("newest", "oldest", "best")
+
+
 def submission_list(
     *,
     competition: Competition,
@@ -259,20 +268,65 @@ def submission_list(
     user: Any,
     page: int = 1,
     page_size: int = SUBMISSIONS_PAGE_SIZE,
+    state: str | None = None,
+    order: str = "newest",
 ) -> SubmissionPage:
     """One page of the submissions of the requester's team in ``competition`` (one ``phase`` or
-    all) and the team-less baselines they submitted, newest first, with their total. Anonymous
-    users get nothing; a page after the last is empty.
+    all) and the team-less baselines they submitted, with their total. Anonymous users get
+    nothing; a page after the last is empty.
+
+    ``state``: only those in that state. ``order``: ``newest`` (default), ``oldest``, or ``best``
+    (the phase's ranking metric on the public split in its direction, unscored ones last; needs
+    ``phase``, and a ranking metric the requester may see).
+
+    Raises:
+        ApplicationError: ``validation_error`` for an unknown state or order, or ``best`` without
+            a phase or a visible ranking metric.
     """
+    if state and state not in Submission.State.values:
+        raise ApplicationError(
+            f"state: {state!r} is not a state; use one of {', '.join(Submission.State.values)}.",
+            code="validation_error",
+        )
+    if order not in SUBMISSION_ORDERS:
+        raise ApplicationError(
+            f"order: {order!r} is not an order; use one of {', '.join(SUBMISSION_ORDERS)}.", code="validation_error"
+        )
     queryset = _submissions_mine(competition=competition, phase=phase, user=user)
+    if state:
+        queryset = queryset.filter(state=state)
     total = queryset.count()
     offset = (page - 1) * page_size
-    items = list(
-        _submissions_with_details()
-        .filter(pk__in=queryset.order_by("-created_at", "-id").values("pk")[offset : offset + page_size])
-        .order_by("-created_at", "-id")
-    )
+    ordering: list[Any] = ["-created_at", "-id"] if order != "oldest" else ["created_at", "id"]
+    if order == "best":
+        ranking = _ranking_metric_visible(phase=phase, user=user)
+        value = Subquery(
+            Score.objects.filter(submission_id=OuterRef("pk"), split=Score.Split.PUBLIC, metric=ranking.metric)
+            .order_by()
+            .values("value")[:1]
+        )
+        queryset = queryset.annotate(ranking_value=value)
+        key = F("ranking_value")
+        ordering = [
+            key.asc(nulls_last=True) if ranking.direction == PhaseMetric.Direction.LOWER else key.desc(nulls_last=True),
+            "created_at",
+            "id",
+        ]
+    chosen = list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + page_size])
+    found = {item.pk: item for item in _submissions_with_details().filter(pk__in=chosen)}
+    items = [found[pk] for pk in chosen if pk in found]
     return SubmissionPage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _ranking_metric_visible(*, phase: Phase | None, user: Any) -> PhaseMetric:
+    if phase is None:
+        raise ApplicationError("order: best needs a phase (?phase=SLUG).", code="validation_error")
+    ranking = next((metric for metric in phase.metrics.all() if metric.is_ranking), None)
+    if ranking is None or (not ranking.shown and not is_organizer(competition=phase.competition, user=user)):
+        raise ApplicationError(
+            "order: best is not available: this phase shows no ranking metric.", code="validation_error"
+        )
+    return ranking
 
 
 def finals_selected(*, competition: Competition, phase: Phase, user: Any) -> int:
@@ -316,6 +370,64 @@ def split_visible(*, phase: Phase, split: str, user: Any, now: datetime | None =
     if is_organizer(competition=phase.competition, user=user):
         return True
     return phase.private_is_revealed(now)
+
+
+@dataclass(frozen=True)
+class MetricDisplay:
+    """How a phase shows its metrics: labels, decimals and order (the phase's settings, else the
+    registry's), and which metric ranks. Built from the prefetched ``phase.metrics``."""
+
+    labels: Mapping[str, str]
+    decimal_places: Mapping[str, int]
+    positions: Mapping[str, tuple[int, int]]
+    ranking: str | None
+
+    def label(self, metric: str) -> str:
+        return self.labels.get(metric) or _registry_entry(metric, "label", metric)
+
+    def decimals(self, metric: str) -> int:
+        found = self.decimal_places.get(metric)
+        return found if found is not None else _registry_entry(metric, "decimals", 3)
+
+    def position(self, metric: str) -> tuple[int, int]:
+        registry_order = list(METRIC_REGISTRY)
+        index = registry_order.index(metric) if metric in registry_order else len(registry_order)
+        return self.positions.get(metric, (999, index))
+
+    def sorted_scores(self, scores: Iterable[Score]) -> list[Score]:
+        """Ranking metric first, then the phase's order, then the registry's; public before private."""
+        split_order = {Score.Split.PUBLIC: 0, Score.Split.PRIVATE: 1}
+        return sorted(
+            scores,
+            key=lambda score: (
+                score.metric != self.ranking,
+                self.position(score.metric),
+                split_order.get(score.split, 2),
+            ),
+        )
+
+
+def _registry_entry(metric: str, field: str, default: Any) -> Any:
+    entry = METRIC_REGISTRY.get(metric)
+    return getattr(entry, field) if entry is not None else default
+
+
+def metric_display(*, phase: Phase) -> MetricDisplay:
+    """:class:`MetricDisplay` of ``phase`` (no query when its metrics are prefetched)."""
+    metrics = list(phase.metrics.all())
+    registry_order = list(METRIC_REGISTRY)
+    return MetricDisplay(
+        labels={metric.metric: metric.get_metric_display() for metric in metrics},
+        decimal_places={metric.metric: metric.decimals for metric in metrics},
+        positions={
+            metric.metric: (
+                metric.order,
+                registry_order.index(metric.metric) if metric.metric in registry_order else len(registry_order),
+            )
+            for metric in metrics
+        },
+        ranking=next((metric.metric for metric in metrics if metric.is_ranking), None),
+    )
 
 
 def submission_scores_visible(
@@ -378,3 +490,21 @@ def leaderboard_visible(*, phase: Phase, split: str, viewer: Any, now: datetime 
             code="private_leaderboard_hidden",
             status=403,
         )
+
+
+def competition_activity(
+    *, competition: Competition, phase: Phase | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The overview's figures: ``participants``, ``teams`` (with a member), ``submissions`` (every
+    phase), ``scored_today`` (scored since midnight UTC) and ``time_left`` (of ``phase`` while it is
+    open, else None). Four counting queries; the leader comes from the board, not from here."""
+    now = now or timezone.now()
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    submissions = Submission.objects.filter(phase__competition=competition)
+    return {
+        "participants": Participation.objects.filter(competition=competition).count(),
+        "teams": Participation.objects.filter(competition=competition).values("team_id").distinct().count(),
+        "submissions": submissions.count(),
+        "scored_today": submissions.filter(state=Submission.State.SCORED, finished_at__gte=midnight).count(),
+        "time_left": (phase.ends_at - now) if phase is not None and phase.starts_at <= now < phase.ends_at else None,
+    }

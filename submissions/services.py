@@ -34,7 +34,7 @@ from gan_platform.storages import private_storage
 from submissions import sending
 from submissions.models import Score, Submission, checkpoint_path
 from submissions.selectors import quota_counts
-from submissions.standings import standings_submission_changed
+from submissions.standings import standings_previous_scores, standings_submission_changed
 from submissions.uploads import checkpoint_error, checkpoint_prepare
 
 __all__ = [
@@ -451,7 +451,8 @@ def submission_rerun(*, submission: Submission, user: Any) -> Submission:
 
     One conditional UPDATE from a finished state (scored, failed, cancelled):
     failure, progress, attempts, lease and timestamps are reset and its scores
-    deleted and its standings recomputed, in one transaction; after the commit ``scoring.submission_process`` is sent. ``counts_against_quota`` is kept.
+    moved to ``previous_scores`` (the board shows them, marked, until the rerun finishes) and its
+    standings recomputed, in one transaction; after the commit ``scoring.submission_process`` is sent. ``counts_against_quota`` is kept.
 
     Raises:
         ApplicationError: ``permission_denied`` (403), or ``validation_error``
@@ -475,6 +476,9 @@ def submission_rerun(*, submission: Submission, user: Any) -> Submission:
             enqueued_at=timezone.now(),
         )
         if updated:
+            # the board keeps the previous scores, marked, until the rerun finishes (decision 0015)
+            previous = standings_previous_scores(submission_id=submission.pk)
+            Submission.objects.filter(pk=submission.pk).update(previous_scores=previous)
             Score.objects.filter(submission_id=submission.pk).delete()
             standings_submission_changed(submission_id=submission.pk)
             submission_id = submission.pk

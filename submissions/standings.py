@@ -49,6 +49,7 @@ __all__ = [
     "standings_rebuild",
     "standings_rebuild_enqueue",
     "standings_stale_phases",
+    "standings_previous_scores",
     "standings_submission_changed",
     "standings_touch",
 ]
@@ -94,6 +95,7 @@ class _Entry:
     is_baseline: bool
     is_final: bool
     created_at: datetime
+    held: bool = False
 
 
 ScoreTuple = tuple[float | None, float | None, float | None, bool]  # value, low, high, calibrated
@@ -117,7 +119,17 @@ def _order_key(config: RankingConfig, scores: ScoreMap, entry: _Entry, split: st
     return (value is None, signed, entry.created_at, entry.pk)
 
 
-def _row(phase_id: int, split: str, entrant: str, config: RankingConfig, scores: ScoreMap, entry: _Entry) -> Standing:
+def _row(
+    phase_id: int,
+    split: str,
+    entrant: str,
+    config: RankingConfig,
+    scores: ScoreMap,
+    entry: _Entry,
+    activity: list[_Entry],
+) -> Standing:
+    """The standing of ``entry`` for ``entrant``; ``activity``: the entrant's scored submissions
+    (its entry count and last submission time)."""
     missing, rank_key, _, _ = _order_key(config, scores, entry, split)
     split_scores = scores[entry.pk][split]
     return Standing(
@@ -132,6 +144,9 @@ def _row(phase_id: int, split: str, entrant: str, config: RankingConfig, scores:
         submitted_at=entry.created_at,
         values={metric: [_finite(value), low, high] for metric, (value, low, high, _) in split_scores.items()},
         calibrated=all(calibrated for *_, calibrated in split_scores.values()),
+        held=entry.held,
+        entries=len(activity),
+        last_submitted_at=max(other.created_at for other in activity),
     )
 
 
@@ -152,13 +167,13 @@ def _team_rows(phase_id: int, team_id: int, config: RankingConfig, entries: list
             candidates = [entry for entry in candidates if _ranking_value(config, scores, entry, split) is not None]
         if candidates:
             best = min(candidates, key=lambda entry: _order_key(config, scores, entry, split))
-            yield _row(phase_id, split, entrant, config, scores, best)
+            yield _row(phase_id, split, entrant, config, scores, best, entries)
 
 
 def _baseline_rows(phase_id: int, config: RankingConfig, entry: _Entry, scores: ScoreMap):
     for split in SPLITS:
         if scores.get(entry.pk, {}).get(split):
-            yield _row(phase_id, split, f"baseline:{entry.pk}", config, scores, entry)
+            yield _row(phase_id, split, f"baseline:{entry.pk}", config, scores, entry, [entry])
 
 
 def _rows(phase_id: int, config: RankingConfig, entries: list[_Entry], scores: ScoreMap) -> list[Standing]:
@@ -176,7 +191,8 @@ def _rows(phase_id: int, config: RankingConfig, entries: list[_Entry], scores: S
 
 
 def _load(submissions: Any) -> tuple[list[_Entry], ScoreMap]:
-    """The scored submissions of the queryset ``submissions`` and their scores, as plain tuples."""
+    """The scored submissions of the queryset ``submissions`` and their scores, as plain tuples,
+    and the ones being rerun with the scores they had (``previous_scores``), marked ``held``."""
     entries = [
         _Entry(*values)
         for values in submissions.filter(state=Submission.State.SCORED)
@@ -192,6 +208,19 @@ def _load(submissions: Any) -> tuple[list[_Entry], ScoreMap]:
             chunk_size=BULK_BATCH * 5
         ):
             scores.setdefault(submission_id, {}).setdefault(split, {})[metric] = (value, low, high, calibrated)
+    held = (
+        submissions.filter(state__in=Submission.UNFINISHED_STATES)
+        .exclude(previous_scores={})
+        .order_by()
+        .values_list("pk", "team_id", "is_baseline", "is_final", "created_at", "previous_scores")
+    )
+    for *values, previous in held:
+        entries.append(_Entry(*values, held=True))
+        scores[values[0]] = {
+            split: {metric: tuple(score) for metric, score in by_metric.items()}
+            for split, by_metric in previous.items()
+            if by_metric
+        }
     return entries, scores
 
 
@@ -217,6 +246,17 @@ def _state_row_locked(phase_id: int) -> StandingsState:
 
 def _bump(phase_id: int) -> None:
     StandingsState.objects.filter(phase_id=phase_id).update(version=F("version") + 1)
+
+
+def standings_previous_scores(*, submission_id: int) -> dict[str, dict[str, list[Any]]]:
+    """The submission's scores as ``Submission.previous_scores`` keeps them during a rerun."""
+    previous: dict[str, dict[str, list[Any]]] = {}
+    rows = Score.objects.filter(submission_id=submission_id).values_list(
+        "split", "metric", "value", "interval_low", "interval_high", "calibrated"
+    )
+    for split, metric, value, low, high, calibrated in rows:
+        previous.setdefault(split, {})[metric] = [_finite(value), low, high, calibrated]
+    return previous
 
 
 def standings_submission_changed(*, submission_id: int) -> None:

@@ -385,15 +385,30 @@ class AtelierApi:
             "GET", f"competitions/{quote(slug, safe='')}/leaderboard/", query={"phase": phase, "split": split}
         )
 
-    def submissions_list(self, slug: str, *, phase: str | None = None) -> list[dict[str, Any]]:
-        """Every submission of one's team, newest first (the server pages them; this reads every page)."""
+    def comparison_get(self, slug: str, ids: list[int]) -> dict[str, Any]:
+        """Two to six submissions side by side: scores and preview output URLs."""
+        return self.request(
+            "GET", f"competitions/{quote(slug, safe='')}/compare/", query={"ids": ",".join(str(i) for i in ids)}
+        )
+
+    def submissions_list(
+        self, slug: str, *, phase: str | None = None, state: str | None = None, order: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every submission of one's team (``state``: only those; ``order``: newest (default), oldest
+        or best), as the server orders them (it pages them; this reads every page)."""
         found: list[dict[str, Any]] = []
         page = 1
         while True:
             batch = self.request(
                 "GET",
                 f"competitions/{quote(slug, safe='')}/submissions/",
-                query={"phase": phase, "page": str(page), "page_size": str(LIST_PAGE_SIZE)},
+                query={
+                    "phase": phase,
+                    "state": state,
+                    "order": order,
+                    "page": str(page),
+                    "page_size": str(LIST_PAGE_SIZE),
+                },
             )
             found.extend(batch)
             if len(batch) < LIST_PAGE_SIZE:

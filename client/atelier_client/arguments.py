@@ -8,6 +8,7 @@ import textwrap
 from atelier_client import __version__
 from atelier_client.commands import (
     command_cancel,
+    command_compare,
     command_competitions,
     command_join,
     command_leaderboard,
@@ -147,7 +148,25 @@ def parser_build() -> argparse.ArgumentParser:
 
     submissions = add("submissions", "List your team's submissions to a competition.", json_option, phase_option)
     submissions.add_argument("competition", metavar="COMPETITION", help="competition slug")
+    submissions.add_argument(
+        "--state",
+        choices=("queued", "validating", "generating", "scoring", "scored", "failed", "cancelled"),
+        help="only the submissions in this state",
+    )
+    submissions.add_argument(
+        "--order",
+        choices=("newest", "oldest", "best"),
+        default="newest",
+        help="newest (default), oldest, or best: by the ranking metric on the public split (needs --phase)",
+    )
     submissions.set_defaults(handler=command_submissions)
+
+    compare = add(
+        "compare", "Compare two to six submissions (yours, baselines) side by side: scores and outputs.", json_option
+    )
+    compare.add_argument("competition", metavar="COMPETITION", help="competition slug")
+    compare.add_argument("ids", metavar="ID", type=_submission_id, nargs="+", help="submission ids (2 to 6)")
+    compare.set_defaults(handler=command_compare)
 
     leaderboard = add("leaderboard", "Show a competition's leaderboard.", json_option, phase_option)
     leaderboard.add_argument("competition", metavar="COMPETITION", help="competition slug")

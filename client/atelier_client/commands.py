@@ -28,6 +28,8 @@ from atelier_client.render import (
     _out,
     _scores_print,
     _value_format,
+    output_width,
+    table_fit,
     table_render,
     time_format,
 )
@@ -67,8 +69,14 @@ def command_login(args: argparse.Namespace) -> ExitCode:
     except ValueError as error:
         raise CliError(str(error), ExitCode.USAGE) from error
     username = args.username
+    if not args.password_stdin and not sys.stdin.isatty():
+        raise CliError(
+            "stdin is not a terminal, so the password cannot be asked for: add --password-stdin to read it from "
+            'the first line of stdin (echo "$PASSWORD" | atelier login --username NAME --password-stdin).',
+            ExitCode.USAGE,
+        )
     if not username:
-        if args.password_stdin or not sys.stdin.isatty():
+        if args.password_stdin:
             raise CliError("Give --username when the password comes from stdin.", ExitCode.USAGE)
         username = input("Username: ").strip()
     if args.password_stdin:
@@ -376,27 +384,89 @@ def command_select_final(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _ranking_score(item: dict[str, Any]) -> str:
+    """The public ranking score of a listed submission with its interval, in the server's decimals."""
+    score = next(
+        (score for score in item.get("scores") or [] if score.get("is_ranking") and score.get("split") == "public"),
+        None,
+    )
+    if score is None:
+        return "-"
+    decimals = score.get("decimals") if isinstance(score.get("decimals"), int) else None
+    interval = _interval_format(score.get("interval"), decimals)
+    return f"{_value_format(score.get('value'), decimals)} {interval}".strip()
+
+
 def command_submissions(args: argparse.Namespace) -> ExitCode:
     api = _api(args)
-    submissions = api.submissions_list(args.competition, phase=args.phase)
+    submissions = api.submissions_list(
+        args.competition, phase=args.phase, state=getattr(args, "state", None), order=getattr(args, "order", None)
+    )
     if args.json:
         _json_out(submissions)
         return ExitCode.OK
     if not submissions:
-        _note("Your team has no submission here yet.")
+        _note("No submission matches." if getattr(args, "state", None) else "Your team has no submission here yet.")
         return ExitCode.OK
+    label = next(
+        (
+            score.get("label") or score.get("metric")
+            for item in submissions
+            for score in item.get("scores") or []
+            if score.get("is_ranking")
+        ),
+        "SCORE",
+    )
     rows = [
         [
             f"#{item.get('id')}",
             time_format(item.get("created_at")),
             _name(item.get("phase")),
             state_describe(item),
+            _ranking_score(item),
             "yes" if item.get("is_final") else "",
             item.get("description") or "",
         ]
         for item in submissions
     ]
-    _out(table_render(["ID", "SUBMITTED", "PHASE", "STATE", "FINAL", "DESCRIPTION"], rows))
+    headers = ["ID", "SUBMITTED", "PHASE", "STATE", f"{label} (PUBLIC)".upper(), "FINAL", "DESCRIPTION"]
+    text, dropped = table_fit(headers, rows, width=output_width(), shrinkable=[6], optional=[2, 6])
+    _out(text)
+    if dropped:
+        _note(f"note: {', '.join(dropped)} left out to fit the terminal; widen it or use --json for every column.")
+    return ExitCode.OK
+
+
+def command_compare(args: argparse.Namespace) -> ExitCode:
+    if not 2 <= len(args.ids) <= 6:
+        raise CliError(f"Give 2 to 6 submission ids to compare ({len(args.ids)} given).", ExitCode.USAGE)
+    api = _api(args, login="optional")
+    comparison = api.comparison_get(args.competition, list(args.ids))
+    if args.json:
+        _json_out(comparison)
+        return ExitCode.OK
+    submissions = comparison.get("submissions") or []
+    headers = ["METRIC", "SPLIT"] + [
+        f"#{item.get('id')} {'baseline' if item.get('is_baseline') else _name(item.get('team'))}"
+        for item in submissions
+    ]
+    rows = []
+    for metric in comparison.get("metrics") or []:
+        decimals = metric.get("decimals") if isinstance(metric.get("decimals"), int) else None
+        cells = []
+        for cell in metric.get("values") or []:
+            if cell is None:
+                cells.append("-")
+                continue
+            interval = _interval_format(cell.get("interval"), decimals)
+            cells.append(f"{_value_format(cell.get('value'), decimals)} {interval}".strip())
+        rows.append([metric.get("label") or metric.get("metric"), metric.get("split"), *cells])
+    text, dropped = table_fit(headers, rows, width=output_width(), shrinkable=[0])
+    _out(text if rows else "No score to compare yet.")
+    previews = comparison.get("previews") or []
+    if previews:
+        made = sum(1 for preview in previews for url in preview.get("output_urls") or [] if url)
+        _out(f"{len(previews)} public preview image(s), {made} output(s): use --json for their URLs.")
     return ExitCode.OK
 
 
@@ -424,8 +494,11 @@ def command_leaderboard(args: argparse.Namespace) -> ExitCode:
         f"{args.competition} / {_name(board.get('phase'))}, {board.get('split', args.split or 'public')} split"
         + (f", ranked by {ranking_label} ({better})" if ranking else "")
     )
+    board_rows = board.get("rows") or []
+    has_entries = any(row.get("entries") is not None for row in board_rows)
+    has_last = any(row.get("last_submitted_at") for row in board_rows)
     rows = []
-    for row in board.get("rows") or []:
+    for row in board_rows:
         team = _name(row.get("team")) + (" (baseline)" if row.get("is_baseline") else "")
         values = []
         for entry in metrics:
@@ -434,28 +507,33 @@ def command_leaderboard(args: argparse.Namespace) -> ExitCode:
             text = _value_format(score.get("value"), decimals)
             interval = _interval_format(score.get("interval"), decimals)
             values.append(f"{text} {interval}" if interval else text)
-        rows.append(
-            [
-                row.get("rank") if row.get("rank") is not None else "-",
-                team,
-                f"#{row.get('submission_id')}",
-                *values,
-                time_format(row.get("submitted_at")),
-                "<- you" if row.get("is_mine") else "",
-            ]
-        )
+        line = [row.get("rank") if row.get("rank") is not None else "-", team, f"#{row.get('submission_id')}", *values]
+        if has_entries:
+            line.append("-" if row.get("entries") is None else row.get("entries"))
+        line.append(time_format(row.get("last_submitted_at") if has_last else row.get("submitted_at")))
+        line.append("<- you" if row.get("is_mine") else "")
+        rows.append(line)
     if not rows:
         _out("No scored submission yet.")
     else:
-        headers = [
-            "RANK",
-            "TEAM",
-            "SUBMISSION",
-            *[str(entry.get("label") or entry.get("metric")).upper() for entry in metrics],
-            "SUBMITTED",
-            "",
-        ]
-        _out(table_render(headers, rows))
+        metric_headers = [str(entry.get("label") or entry.get("metric")).upper() for entry in metrics]
+        headers = ["RANK", "TEAM", "SUBMISSION", *metric_headers, *(["ENTRIES"] if has_entries else [])]
+        headers += ["LAST" if has_last else "SUBMITTED", ""]
+        first_metric = 3
+        ranking_column = next(
+            (first_metric + i for i, entry in enumerate(metrics) if entry.get("metric") == ranking), first_metric
+        )
+        other_metrics = [first_metric + i for i in range(len(metrics)) if first_metric + i != ranking_column]
+        tail = list(range(first_metric + len(metrics), len(headers) - 1))  # entries, submitted
+        # left out first when the terminal is narrow: the submission time, the entry count, the other metrics
+        # from the last, then the submission number; rank, team, the ranking metric and "<- you" always stay
+        text, dropped = table_fit(
+            headers, rows, width=output_width(), shrinkable=[1], optional=[2, *other_metrics, *tail]
+        )
+        _out(text)
+        if dropped:
+            shown = ", ".join(name for name in dropped if name)
+            _note(f"note: {shown} left out to fit the terminal; widen it or use --json for every column.")
     if board.get("calibrated") is False:
         _out(UNCALIBRATED_NOTE)
     return ExitCode.OK

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,60 @@ def table_render(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def output_width() -> int | None:
+    """Columns the output may use: ``$COLUMNS``, else the terminal's width; ``None`` (no limit) when
+    stdout is not a terminal and ``COLUMNS`` is unset, so piped output keeps every character."""
+    if not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def truncate(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the cut marked with an ellipsis."""
+    if len(text) <= width:
+        return text
+    return text[: max(width - 1, 0)] + "\u2026"
+
+
+def table_fit(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    width: int | None,
+    shrinkable: Sequence[int] = (),
+    optional: Sequence[int] = (),
+    minimum: int = 8,
+) -> tuple[str, list[str]]:
+    """:func:`table_render` narrowed to ``width`` columns, and the headers of the columns left out.
+
+    First the ``shrinkable`` columns (names) are truncated down to ``minimum`` characters, then the
+    ``optional`` columns are left out from the last one listed, until the table fits.
+    """
+    headers = [str(header) for header in headers]
+    original = [["-" if cell is None else str(cell) for cell in row] for row in rows]
+    left_out = list(reversed(list(optional)))
+    for count in range(len(left_out) + 1):
+        keep = [column for column in range(len(headers)) if column not in left_out[:count]]
+        cells = [list(row) for row in original]
+
+        def render(cells: list[list[str]] = cells, keep: list[int] = keep) -> str:
+            return table_render([headers[i] for i in keep], [[row[i] for i in keep] for row in cells])
+
+        def widest(render: Callable[[], str] = render) -> int:
+            return max((len(line) for line in render().splitlines()), default=0)
+
+        for column in shrinkable:
+            if width is None or widest() <= width:
+                break
+            current = max([len(headers[column]), *(len(row[column]) for row in cells)])
+            limit = max(minimum, current - (widest() - width))
+            for row in cells:
+                row[column] = truncate(row[column], limit)
+        if width is None or widest() <= width or count == len(left_out):
+            return render(), [headers[column] for column in sorted(left_out[:count])]
+    raise AssertionError("unreachable")
 
 
 def time_format(value: Any) -> str:
@@ -87,15 +143,18 @@ def _scores_print(detail: dict[str, Any]) -> None:
     if not scores:
         _out("No scores.")
         return
-    rows = [
-        [
-            score.get("split"),
-            score.get("metric"),
-            _value_format(score.get("value")),
-            _interval_format(score.get("interval")) or "-",
-        ]
-        for score in scores
-    ]
+    rows = []
+    for score in scores:
+        decimals = score.get("decimals") if isinstance(score.get("decimals"), int) else None
+        label = score.get("label") or score.get("metric")
+        rows.append(
+            [
+                score.get("split"),
+                f"{label} (ranking)" if score.get("is_ranking") else label,
+                _value_format(score.get("value"), decimals),
+                _interval_format(score.get("interval"), decimals) or "-",
+            ]
+        )
     _out(table_render(["SPLIT", "METRIC", "VALUE", "INTERVAL"], rows))
     if any(score.get("calibrated") is False for score in scores):
         _out(UNCALIBRATED_NOTE)

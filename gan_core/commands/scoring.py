@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,7 +106,47 @@ def _known_errors() -> tuple[type[Exception], ...]:
     return (ImageError, StatisticsError, WeightsError, DeviceError, ValueError)
 
 
+def _validate_score_arguments(args: argparse.Namespace) -> str | None:
+    """The first problem with ``score``'s arguments (one line saying what to do), or ``None``.
+
+    Checked before any image is read or network built, so a bad argument never costs a computation.
+    """
+    from gan_core.scoring.common import parse_metrics
+
+    try:
+        parse_metrics(args.metrics)
+    except ValueError as error:
+        return str(error)
+    if args.bootstrap < 0:
+        return f"--bootstrap must be 0 (no intervals) or a positive number of resamples, not {args.bootstrap}."
+    if not 0.0 < args.confidence < 1.0:
+        return f"--confidence must lie strictly between 0 and 1 (for example 0.95), not {args.confidence}."
+    if args.memory_mb is not None and args.memory_mb <= 0:
+        return f"--memory-mb must be a positive number of MiB, not {args.memory_mb}."
+    for flag, folder in (("--outputs", args.outputs), ("--style", args.style), ("--content", args.content)):
+        if folder is not None and not folder.is_dir():
+            return f"{flag} {folder} is not a folder: pass the folder that holds the images."
+    if args.output is not None:
+        parent = args.output.parent if str(args.output.parent) else Path(".")
+        if args.output.is_dir():
+            return f"-o {args.output} is a folder: pass a file name such as {args.output / 'report.json'}."
+        if not parent.is_dir():
+            return f"-o {args.output}: the folder {parent} does not exist; create it first or write elsewhere."
+        if not os.access(parent, os.W_OK):
+            return f"-o {args.output}: the folder {parent} is not writable; write the report elsewhere."
+    from gan_core.devices import DeviceError, select_device
+
+    try:
+        select_device(args.device)
+    except DeviceError as error:
+        return str(error)
+    return None
+
+
 def run_score(args: argparse.Namespace) -> int:
+    problem = _validate_score_arguments(args)
+    if problem is not None:
+        return _fail(problem)
     from gan_core.scoring import Bootstrap, score
 
     try:

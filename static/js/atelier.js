@@ -20,8 +20,27 @@
       const when = new Date(el.getAttribute("datetime"));
       if (!isNaN(when)) { el.textContent = format.format(when); el.title = el.getAttribute("datetime"); }
     }
+    // <time datetime="ISO" data-relative> -> "5m", "3h", "2d" (as the server wrote it, kept current), exact time on hover.
+    const units = [["y", 31536000], ["w", 604800], ["d", 86400], ["h", 3600], ["m", 60]];
+    for (const el of (root || document).querySelectorAll("time[data-relative]")) {
+      const when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) continue;
+      const seconds = Math.max(0, Math.floor((Date.now() - when.getTime()) / 1000));
+      const unit = units.find(([, size]) => seconds >= size);
+      el.textContent = unit ? Math.floor(seconds / unit[1]) + unit[0] : "now";
+      el.title = format.format(when);
+    }
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     for (const el of document.querySelectorAll("[data-visitor-zone]")) el.textContent = zone;
+  }
+
+  // <form data-confirm="what happens, what cannot be undone">: ask before posting.
+  function confirmForms() {
+    for (const form of document.querySelectorAll("form[data-confirm]")) {
+      form.addEventListener("submit", (event) => {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    }
   }
 
   // <table data-sortable>: click a <th data-sort="number|text"> button to sort.
@@ -100,7 +119,7 @@
       const current = document.getElementById("content");
       if (fresh && current) {
         current.innerHTML = fresh.innerHTML;
-        for (const enhance of [localTimes, sortableTables, liveSubmissions, apiButtons]) {
+        for (const enhance of [localTimes, sortableTables, liveSubmissions, apiButtons, confirmForms]) {
           try { enhance(); } catch (error) { console.error("atelier.js:", enhance.name, error); }
         }
       }
@@ -438,7 +457,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     // Each enhancement is independent: one failing must not take the others down.
-    for (const enhance of [localTimes, sortableTables, liveSubmissions, oneRequestUploadForms, uploadForms, apiButtons]) {
+    for (const enhance of [localTimes, sortableTables, liveSubmissions, oneRequestUploadForms, uploadForms, apiButtons, confirmForms]) {
       try { enhance(); } catch (error) { console.error("atelier.js:", enhance.name, error); }
     }
   });

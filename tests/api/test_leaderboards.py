@@ -30,7 +30,19 @@ BOARD_KEYS = {
     "mine",
     "version",
 }
-ROW_KEYS = {"rank", "team", "submission_id", "is_baseline", "scores", "submitted_at", "is_mine"}
+ROW_KEYS = {
+    "rank",
+    "team",
+    "submission_id",
+    "is_baseline",
+    "scores",
+    "submitted_at",
+    "entries",
+    "rerunning",
+    "last_submitted_at",
+    "description",
+    "is_mine",
+}
 
 
 @pytest.fixture

@@ -175,7 +175,19 @@ def test_private_and_hidden_scores_appear_in_the_detail_only_when_allowed(
     assert b"6.125" not in client_for(alice).get(url).content
     assert seen(organizer) == {("public", "fid"), ("public", "lpips"), ("private", "fid"), ("private", "lpips")}
     first = body(client_for(alice).get(url))["scores"][0]
-    assert first == {"split": "public", "metric": "fid", "value": 1.5, "interval": [1.0, 2.0], "calibrated": False}
+    assert first == {
+        "split": "public",
+        "metric": "fid",
+        "label": "FID",
+        "decimals": 3,
+        "is_ranking": True,
+        "value": 1.5,
+        "interval": [1.0, 2.0],
+        "calibrated": False,
+    }
+    # the organizer's list follows the display order: ranking metric first, public before private
+    order = [(score["split"], score["metric"]) for score in body(client_for(organizer).get(url))["scores"]]
+    assert order == [("public", "fid"), ("private", "fid"), ("public", "lpips"), ("private", "lpips")]
     # after the end (reveal at end): private shown metrics too
     end_phase(phase)
     assert seen(alice) == {("public", "fid"), ("private", "fid")}
@@ -322,3 +334,41 @@ def test_browser_sessions_need_the_csrf_token_to_post(phase, alice, alice_team):
         HTTP_X_CSRFTOKEN=secret,
     )
     assert accepted.status_code == 201, accepted.content
+
+
+def test_the_submission_list_filters_by_state_and_orders_by_the_ranking_score(client_for, phase, alice, alice_team):
+    # given three scored submissions (fid: lower is better) and a failed one
+    worst = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 9.0}, interval=(8, 10))
+    best = scored_submission_create(
+        phase=phase, team=alice_team, user=alice, public={"fid": 1.0}, private={"fid": 99.0}
+    )
+    middle = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
+    failed = scored_submission_create(phase=phase, team=alice_team, user=alice, public={})
+    Submission.objects.filter(pk=failed.pk).update(state=Submission.State.FAILED)
+    url = f"/api/v1/competitions/{phase.competition.slug}/submissions/"
+    client = client_for(alice)
+
+    # when listing the best first: by the public ranking score, unscored last
+    listed = body(client.get(url, {"phase": phase.slug, "order": "best"}))
+    assert [item["id"] for item in listed] == [best.pk, middle.pk, worst.pk, failed.pk]
+    # the private score (99) neither orders nor shows while the phase runs
+    assert all(score["split"] == "public" for item in listed for score in item["scores"])
+    # when filtering by state
+    scored = client.get(url, {"phase": phase.slug, "state": "scored", "order": "oldest"})
+    assert [item["id"] for item in body(scored)] == [worst.pk, best.pk, middle.pk]
+    assert scored["X-Total-Count"] == "3"
+    assert [item["id"] for item in body(client.get(url, {"state": "failed"}))] == [failed.pk]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"state": "winning"}, "state: 'winning' is not a state; use one of queued"),
+        ({"order": "random"}, "order: 'random' is not an order; use one of newest, oldest, best."),
+    ],
+)
+def test_the_submission_list_refuses_an_unknown_state_or_order(client_for, phase, alice, alice_team, query, message):
+    response = client_for(alice).get(f"/api/v1/competitions/{phase.competition.slug}/submissions/", query)
+    assert response.status_code == 400
+    error = body(response)["error"]
+    assert error["code"] == "validation_error" and error["message"].startswith(message)

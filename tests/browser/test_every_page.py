@@ -105,6 +105,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         (f"/submissions/{scored.pk}/", "submission-scored"),
         (f"/submissions/{failed.pk}/", "submission-failed"),
         ("/c/woodcuts/leaderboard/", "leaderboard-participant"),
+        (f"/c/woodcuts/compare/?ids={scored.pk},{failed.pk}", "compare"),
         ("/accounts/token/", "token"),
         ("/c/woodcuts/vote/", "vote"),
     ]:
@@ -118,6 +119,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         ("/c/woodcuts/organize/edit/", "organizer-edit"),
         ("/c/woodcuts/organize/phases/main/", "organizer-phase"),
         ("/c/woodcuts/organize/data/", "organizer-data"),
+        ("/c/woodcuts/organize/duplicate/", "organizer-duplicate"),
         ("/c/woodcuts/organize/judging/", "organizer-judging"),
         ("/c/woodcuts/leaderboard/?split=private", "leaderboard-private-organizer"),
     ]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 
@@ -459,9 +460,28 @@ def test_submissions_lists_the_teams_submissions(logged_in, capsys):
     assert main(["submissions", "monet"]) == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["ID", "SUBMITTED", "PHASE", "STATE", "FINAL", "DESCRIPTION"]
-    assert out[1].split()[:1] + out[1].split()[-2:] == ["#8", "generating", "1/4"]
-    assert out[2].split()[-1] == "scored"
+    assert out[0].split() == ["ID", "SUBMITTED", "PHASE", "STATE", "SCORE", "(PUBLIC)", "FINAL", "DESCRIPTION"]
+    assert out[1].split()[:1] + out[1].split()[-3:] == ["#8", "generating", "1/4", "-"]
+    assert out[2].split()[-2:] == ["scored", "-"]
+
+
+def test_submissions_filters_by_state_orders_and_shows_the_ranking_score(logged_in, capsys):
+    scored = submission_detail(7, "scored", scores=SCORES_WITH_LABELS)
+    logged_in.route("GET", "/api/v1/competitions/monet/submissions/", [scored])
+
+    assert main(["submissions", "monet", "--phase", "main", "--state", "scored", "--order", "best"]) == 0
+
+    query = logged_in.requests[0].query
+    assert (query["state"], query["order"], query["phase"]) == (["scored"], ["best"], ["main"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[4:6] == ["FID", "(PUBLIC)"]
+    assert out[1].split()[:1] + out[1].split()[-4:] == ["#7", "scored", "1247.66", "[1240.00,", "1250.56]"]
+
+
+def test_submissions_refuses_an_unknown_state_before_any_request(logged_in, capsys):
+    assert main(["submissions", "monet", "--state", "winning"]) == 2
+    assert logged_in.requests == []
+    assert "invalid choice: 'winning'" in capsys.readouterr().err
 
 
 def test_cancel_posts_and_shows_the_new_state(logged_in, capsys):
@@ -551,3 +571,145 @@ def test_too_many_finals_exits_5(logged_in, capsys):
 
     assert main(["select-final", "7"]) == 5
     assert "[final_selection_limit]" in capsys.readouterr().err
+
+
+def test_login_without_a_terminal_and_without_password_stdin_names_the_flag(fake_api, config_home, monkeypatch, capsys):
+    # given a password piped in, but no --password-stdin
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret\n"))
+    # when logging in
+    code = main(["login", "--url", fake_api.url, "--username", "ada"])
+    # then nothing was sent, and the error says which flag to add
+    assert code == 2
+    assert fake_api.requests == []
+    error = capsys.readouterr().err
+    assert "add --password-stdin" in error and error.count("\n") == 1
+
+
+SCORES_WITH_LABELS = [
+    {
+        "split": "public",
+        "metric": "fid",
+        "label": "FID",
+        "decimals": 2,
+        "is_ranking": True,
+        "value": 1247.6612,
+        "interval": [1240.0, 1250.555],
+        "calibrated": True,
+    },
+    {
+        "split": "public",
+        "metric": "lpips",
+        "label": "LPIPS (content)",
+        "decimals": 3,
+        "is_ranking": False,
+        "value": 0.23456,
+        "interval": None,
+        "calibrated": True,
+    },
+]
+
+
+def test_status_shows_scores_with_the_registry_labels_order_and_decimals(logged_in, capsys):
+    logged_in.route("GET", "/api/v1/submissions/7/", submission_detail(7, "scored", scores=SCORES_WITH_LABELS))
+    assert main(["status", "7"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    table = out[out.index(next(line for line in out if line.startswith("SPLIT"))) :]
+    # the order the server gives (ranking metric first), the display names and decimals the web uses
+    assert table[1].split() == ["public", "FID", "(ranking)", "1247.66", "[1240.00,", "1250.56]"]
+    assert table[2].split() == ["public", "LPIPS", "(content)", "0.235", "-"]
+
+
+def _wide_board() -> dict:
+    names = [
+        "A baseline that copies the content image through unchanged, as a floor every real model must beat",
+        "ada",
+        "team with a very long name that goes on and on for quite a while indeed",
+    ]
+    board = json.loads(json.dumps(LEADERBOARD))
+    board["rows"] = [
+        {
+            "rank": index + 1,
+            "team": name,
+            "submission_id": 100 + index,
+            "is_baseline": False,
+            "scores": {"fid": {"value": 41.234, "interval": [40.0, 42.5]}, "kid": {"value": 0.01234, "interval": None}},
+            "submitted_at": "2026-11-21T10:00:00Z",
+            "last_submitted_at": "2026-11-22T10:00:00Z",
+            "entries": 12,
+            "is_mine": name == "ada",
+        }
+        for index, name in enumerate(names)
+    ]
+    return board
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_the_leaderboard_fits_the_terminal_width_and_truncates_names(logged_in, capsys, monkeypatch, columns):
+    # given a board with sentence-long team names and a terminal of `columns` characters
+    logged_in.route("GET", "/api/v1/competitions/monet/leaderboard/", _wide_board())
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["leaderboard", "monet"]) == 0
+    captured = capsys.readouterr()
+    table = captured.out.splitlines()[1:]
+    # then no line is wider than the terminal, names are cut with an ellipsis, rank and ranking metric stay
+    assert max(len(line) for line in table) <= columns
+    assert table[0].split()[:2] == ["RANK", "TEAM"] and "FID" in table[0].split()
+    assert any("\u2026" in line for line in table[1:])
+    assert table[2].split()[:2] == ["2", "ada"] and table[2].endswith("<- you")
+    assert "41.23" in table[1]
+    if columns < 120:
+        assert "left out to fit the terminal" in captured.err
+
+
+def test_a_piped_leaderboard_keeps_every_column_and_the_whole_names(logged_in, capsys, monkeypatch):
+    logged_in.route("GET", "/api/v1/competitions/monet/leaderboard/", _wide_board())
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["leaderboard", "monet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["RANK", "TEAM", "SUBMISSION", "FID", "KID", "ENTRIES", "LAST"]
+    assert "a floor every real model must beat" in out[2]
+    assert out[3].split()[-6:] == ["12", "2026-11-22", "10:00", "UTC", "<-", "you"]
+
+
+COMPARISON = {
+    "submissions": [
+        {"id": 7, "team": "ada", "is_baseline": False, "description": "", "phase": "main"},
+        {"id": 2, "team": None, "is_baseline": True, "description": "Identity", "phase": "main"},
+    ],
+    "metrics": [
+        {
+            "metric": "fid",
+            "label": "FID",
+            "split": "public",
+            "direction": "lower",
+            "decimals": 2,
+            "values": [{"value": 41.234, "interval": [40.0, 42.5]}, {"value": 60.0, "interval": None}],
+        },
+        {
+            "metric": "ssim",
+            "label": "SSIM (content)",
+            "split": "public",
+            "direction": "higher",
+            "decimals": 3,
+            "values": [{"value": 0.5, "interval": None}, None],
+        },
+    ],  # fmt: skip
+    "previews": [{"image": "a", "input_url": "http://x/a.png", "output_urls": ["http://x/7/a.png", None]}],
+}
+
+
+def test_compare_prints_scores_side_by_side_with_the_display_names(logged_in, capsys):
+    logged_in.route("GET", "/api/v1/competitions/monet/compare/", COMPARISON)
+    assert main(["compare", "monet", "7", "2"]) == 0
+    assert logged_in.requests[0].query == {"ids": ["7,2"]}
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["METRIC", "SPLIT", "#7", "ada", "#2", "baseline"]
+    assert out[1].split() == ["FID", "public", "41.23", "[40.00,", "42.50]", "60.00"]
+    assert out[2].split() == ["SSIM", "(content)", "public", "0.500", "-"]
+    assert out[3] == "1 public preview image(s), 1 output(s): use --json for their URLs."
+
+
+def test_compare_needs_two_ids_and_says_so_before_any_request(logged_in, capsys):
+    assert main(["compare", "monet", "7"]) == 2
+    assert logged_in.requests == []
+    assert "Give 2 to 6 submission ids to compare (1 given)." in capsys.readouterr().err

@@ -161,7 +161,8 @@ def test_status_wait_prints_the_scores_once_the_submission_is_scored(logged_in_a
     assert code == 0, output.err
     assert f"Submission #{submission_id}: scored" in output.err
     score_line = next(line for line in output.out.splitlines() if line.startswith("public"))
-    assert score_line.split() == ["public", "fid", "42.125", "[40.5,", "44]"]
+    # the registry's display name and the phase's decimals, as the web shows them
+    assert score_line.split() == ["public", "FID", "(ranking)", "42.125", "[40.500,", "44.000]"]
     assert "uncalibrated" in output.out
 
 
@@ -238,8 +239,9 @@ def test_submit_wait_follows_the_live_states_as_the_worker_changes_them(
     ]
     assert next(line for line in out.splitlines() if line.startswith("public")).split() == [
         "public",
-        "fid",
-        "12.5",
+        "FID",
+        "(ranking)",
+        "12.500",
         "-",
     ]
     assert "uncalibrated" not in out

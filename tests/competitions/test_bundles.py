@@ -261,3 +261,22 @@ def test_the_commands_export_and_import_a_bundle(private_root, tmp_path, organiz
     call_command("import_competition", str(path), "--organizer", organizer.username, "--replace", stdout=out)
     assert "Imported wood (public): phases main; 4 style images, 6 content images." in out.getvalue()
     assert Competition.objects.get(slug="wood").organizers.filter(pk=organizer.pk).exists()
+
+
+def test_import_with_a_new_slug_starts_a_new_edition_as_a_draft(private_root, tmp_path, organizer):
+    competition_create_for_tests(slug="wood")
+    path = tmp_path / "wood.zip"
+    call_command("export_competition", "wood", "-o", str(path), stdout=io.StringIO())
+    out = io.StringIO()
+
+    call_command("import_competition", str(path), "--slug", "wood-2027", "--organizer", organizer.username, stdout=out)
+
+    assert "Imported wood-2027 (draft): phases main; 4 style images, 6 content images." in out.getvalue()
+    copy = Competition.objects.get(slug="wood-2027")
+    original = Competition.objects.get(slug="wood")
+    assert (copy.visibility, original.visibility) == ("draft", "public")
+    assert copy.title == original.title and copy.organizers.filter(pk=organizer.pk).exists()
+    assert list(copy.phases.values_list("slug", flat=True)) == ["main"]
+    # the slug is taken now: importing there again is refused, naming it
+    with pytest.raises(CommandError, match="a competition 'wood-2027' exists already"):
+        call_command("import_competition", str(path), "--slug", "wood-2027")

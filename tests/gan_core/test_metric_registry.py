@@ -53,7 +53,7 @@ def test_unknown_metrics_are_refused_naming_the_known_ones():
 
 def test_the_platforms_choices_defaults_and_worker_mapping_are_the_registrys(db):
     from competitions.models import PhaseMetric
-    from scoring.worker import EFFICIENCY_METRICS, GAN_CORE_METRICS
+    from scoring.worker.scores import EFFICIENCY_METRICS, GAN_CORE_METRICS
 
     assert PhaseMetric.Metric.choices == [(stored, metric.label) for stored, metric in registry.METRICS.items()]
     assert PhaseMetric.Metric.CONTENT_VGG == "content_vgg" and PhaseMetric.Metric.SSIM.label == "SSIM (content)"

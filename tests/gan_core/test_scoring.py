@@ -335,3 +335,44 @@ def test_content_and_gram_values_do_not_depend_on_how_the_vgg_batches_are_cut(fo
     np.testing.assert_allclose(streamed.per_image["content"], content_distance(out_taps, in_taps).numpy(), rtol=1e-5)
     np.testing.assert_allclose(streamed.per_image["gram"], gram_distances(out_taps, style_means).numpy(), rtol=1e-5)
     assert bool((streamed.per_image["content"] > 0).all())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bootstrap", "-5"], "--bootstrap must be 0 (no intervals) or a positive number of resamples, not -5"),
+        (["--confidence", "1.5"], "--confidence must lie strictly between 0 and 1 (for example 0.95), not 1.5"),
+        (["--confidence", "0"], "--confidence must lie strictly between 0 and 1"),
+        (["-o", "{tmp}/nowhere/report.json"], "the folder {tmp}/nowhere does not exist; create it first"),
+        (["-o", "{tmp}"], "is a folder: pass a file name such as"),
+        (["--device", "cuda:3"], "Device 'cuda:3' was requested but"),
+        (["--device", "tpu"], "Use cpu, cuda, cuda:N or auto"),
+        (["--metrics", "fid,nope"], "unknown metric(s) nope"),
+        (["--memory-mb", "0"], "--memory-mb must be a positive number of MiB, not 0.0"),
+    ],
+)
+def test_score_validates_every_argument_before_any_work(folders, capsys, monkeypatch, extra, message) -> None:
+    # given a score function that fails the test if it is ever reached
+    import gan_core.scoring
+
+    def no_work(**kwargs):
+        raise AssertionError("score() ran although an argument was invalid")
+
+    monkeypatch.setattr(gan_core.scoring, "score", no_work)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    common = ["score", "--outputs", str(folders / "outputs"), "--style", str(folders / "style"), "--random-weights"]
+    # when the command runs with one bad argument
+    code = main([*common, *[part.format(tmp=folders) for part in extra]])
+    # then it stops at once with one line saying what to do and status 2
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.startswith("error: ") and error.count("\n") == 1
+    assert message.format(tmp=folders) in error
+
+
+def test_score_writes_its_report_into_an_existing_folder(folders, capsys) -> None:
+    report = folders / "report.json"
+    common = ["score", "--outputs", str(folders / "outputs"), "--style", str(folders / "style")]
+    common += ["--content", str(folders / "content"), "--metrics", "ssim", "--random-weights", "--device", "cpu"]
+    assert main([*common, "--bootstrap", "0", "-o", str(report)]) == 0
+    assert json.loads(report.read_text())["metrics"]["ssim"]["interval"] is None

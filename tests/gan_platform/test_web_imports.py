@@ -38,7 +38,7 @@ for app in ("accounts", "competitions", "submissions", "scoring", "judging"):
         if info.name in {"tests", "management", "migrations"}:
             continue
         if info.name.startswith("worker"):
-            continue  # worker-only modules (scoring.worker*) run gan_core; tasks import them lazily
+            continue  # worker-only modules (the scoring.worker package) run gan_core; tasks import them lazily
         importlib.import_module(f"{app}.{info.name}")
         imported.append(f"{app}.{info.name}")
 from django.test import Client

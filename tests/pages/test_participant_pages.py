@@ -235,3 +235,21 @@ def test_the_chart_draws_the_top_teams_with_a_legend(client):
     assert chart.count('class="series"') == 10, "five teams: a line and a legend swatch each"
     assert all(f"team-{index}" in chart for index in range(5)) and "team-5" not in chart
     assert "team-0: 2 improvements, best 5.000" in chart
+
+
+def two_teams_scored(*, private_offset: float = 1.0) -> dict:
+    """A competition ``wood`` where alice's team has two scored submissions (``first`` 30,
+    ``best`` 20) and bob's one (``bobs`` 25), public FID; private = public + ``private_offset``."""
+    competition = competition_create_for_tests()
+    alice, bob = user_create("alice"), user_create("bob")
+    alice_team = participant_join(competition, alice).team
+    bob_team = participant_join(competition, bob).team
+    made = {
+        name: scored_submission(competition, team, user, value=value, private=value + private_offset)
+        for name, team, user, value in (
+            ("first", alice_team, alice, 30.0),
+            ("best", alice_team, alice, 20.0),
+            ("bobs", bob_team, bob, 25.0),
+        )
+    }
+    return {"competition": competition, "alice": alice, "bob": bob, "bob_team": bob_team, **made}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ def submission_row(phase, team, user, data: bytes, **fields) -> Submission:
     submission.file.name = private_storage().save(checkpoint_path(submission, "checkpoint"), ContentFile(data))
     submission.save()
     return submission
+
+
+@pytest.fixture(autouse=True)
+def own_gpu_queue(settings) -> str:
+    """Each test sends scoring tasks to a queue of its own: the reconciler reads the broker's queue
+    (decision 0014), and messages other tests left in the shared ``gpu`` queue must not count."""
+    settings.ATELIER_GPU_QUEUE = f"test-gpu-{uuid.uuid4().hex[:10]}"
+    return settings.ATELIER_GPU_QUEUE
 
 
 @pytest.fixture

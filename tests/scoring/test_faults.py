@@ -75,6 +75,9 @@ def test_a_worker_killed_mid_submission_is_taken_back_and_finished_by_another_wo
     assert done.worker != running.worker
     assert score_keys(submission.pk) == EXPECTED_SCORES
     assert reconcile().as_dict() == {"resent": [], "taken_back": [], "failed": []}
+    # and the killed run's work folder was swept by the second worker's upkeep (its token holds nothing)
+    killed_work = Path(settings.ATELIER_WORKER_CACHE_DIR) / "work" / f"{submission.pk}-{running.lease_token.hex}"
+    assert not killed_work.exists()
 
 
 def broker_loses_its_messages(queue: str, expected: int) -> None:

@@ -21,8 +21,8 @@ from competitions.models import DatasetImage
 from gan_core.failures import FailureCode
 from gan_core.sandbox import SandboxError, SandboxLimits
 from gan_platform.storages import private_storage
-from scoring.worker import submission_process_run
-from scoring.worker_runs import ParentClock, ParentCount, efficiency_measured, hidden_failure
+from scoring.worker.pipeline import submission_process_run
+from scoring.worker.runs import ParentClock, ParentCount, efficiency_measured, hidden_failure
 from submissions.models import Score, Submission
 from tests.factories import png_bytes
 from tests.gan_core.sandbox_support import _onnx_model
@@ -204,16 +204,16 @@ def test_the_latency_shown_is_measured_by_the_parent_not_reported_by_the_child(a
 
 @pytest.mark.needs_bwrap
 def test_a_failure_on_hidden_images_shows_a_fixed_message_and_keeps_the_childs_words_for_organizers(arena, monkeypatch):
-    import scoring.worker_runs
+    import scoring.worker.runs
 
-    original = scoring.worker_runs.run_generator
+    original = scoring.worker.runs.run_generator
 
     def compromised(**kwargs):
         if len(kwargs["inputs"]) > 2:  # the hidden run: a child that tries to write hidden pixels into its message
             raise SandboxError(FailureCode.NON_FINITE, "pixels 17,42,99 of private-003.png", log_tail="stderr tail")
         return original(**kwargs)
 
-    monkeypatch.setattr(scoring.worker_runs, "run_generator", compromised)
+    monkeypatch.setattr(scoring.worker.runs, "run_generator", compromised)
     submission = _onnx_submission(arena, onnx_batch_roll())
 
     assert submission_process_run(submission_id=submission.pk, worker="gpu@test") == "failed"
@@ -256,10 +256,10 @@ def test_hidden_progress_counts_events_not_the_childs_numbers():
 
 
 def test_efficiency_uses_the_parent_clock_gaps_or_the_probe_without_previews(monkeypatch):
-    import scoring.worker_runs
+    import scoring.worker.runs
 
     times = iter([100.0, 100.5, 100.75, 101.5])
-    monkeypatch.setattr(scoring.worker_runs.time, "monotonic", lambda: next(times))
+    monkeypatch.setattr(scoring.worker.runs.time, "monotonic", lambda: next(times))
     clock = ParentClock()
     for _ in range(4):
         clock(0, 0)

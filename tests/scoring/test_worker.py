@@ -13,7 +13,7 @@ from PIL import Image
 from gan_platform.storages import private_storage
 from scoring.models import ReferenceStats
 from scoring.services import submission_claim
-from scoring.worker import LeaseKeeper, LeaseLost, submission_process_run
+from scoring.worker.pipeline import LeaseKeeper, LeaseLost, submission_process_run
 from submissions.models import Score, Standing, Submission
 from tests.scoring.conftest import GENERATOR_CONFIG, SCORED_METRICS, checkpoint_bytes
 
@@ -29,16 +29,16 @@ def small_runs(settings):
 @pytest.fixture
 def stages(monkeypatch):
     """The stages a run moves through, in order."""
-    import scoring.worker
+    import scoring.worker.pipeline
 
     seen: list[str] = []
-    original = scoring.worker.submission_advance
+    original = scoring.worker.pipeline.submission_advance
 
     def recording(**kwargs):
         seen.append(str(kwargs["to_state"]))
         return original(**kwargs)
 
-    monkeypatch.setattr(scoring.worker, "submission_advance", recording)
+    monkeypatch.setattr(scoring.worker.pipeline, "submission_advance", recording)
     return seen
 
 
@@ -119,9 +119,9 @@ def test_a_storage_error_gives_the_submission_back_to_the_queue(make_submission,
     submission.refresh_from_db()
     assert outcome == "requeued"
     assert submission.state == Submission.State.QUEUED
-    assert (submission.attempts, submission.lease_token, submission.failure_code) == (1, None, "")
+    assert (submission.attempts, submission.lease_token, submission.failure_code) == (1, None, "storage_error")
     assert "FileNotFoundError" in submission.failure_detail
-    assert sent == [submission.pk]
+    assert sent == [], "a storage error is the platform's: the reconciler re-sends it after its grace period"
 
 
 def test_the_lease_keeper_extends_the_lease_and_notices_a_cancellation(make_submission, settings):
@@ -158,7 +158,7 @@ def test_a_message_for_a_cancelled_submission_is_dropped_without_a_claim(make_su
 
 
 def test_reference_statistics_of_a_style_set_are_computed_once(arena):
-    from scoring.worker import reference_stats_compute_for_set
+    from scoring.worker.scores import reference_stats_compute_for_set
 
     style_set = arena["competition"].image_sets.get(kind="style")
     content_set = arena["competition"].image_sets.get(kind="content")

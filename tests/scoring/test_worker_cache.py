@@ -11,8 +11,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import InMemoryStorage, Storage
 
-import scoring.worker
-from scoring.worker import StorageMismatch, checkpoint_materialise, dataset_key, image_set_materialise
+import scoring.worker.cache
+from scoring.worker.cache import StorageMismatch, checkpoint_materialise, dataset_key, image_set_materialise
 from tests.factories import png_bytes
 
 
@@ -44,7 +44,7 @@ class ObjectStorage(Storage):
 def object_storage(monkeypatch, settings, tmp_path):
     """Private storage without local paths (like S3), and a fresh worker cache folder."""
     storage = ObjectStorage()
-    monkeypatch.setattr(scoring.worker, "private_storage", lambda: storage)
+    monkeypatch.setattr(scoring.worker.cache, "private_storage", lambda: storage)
     settings.ATELIER_WORKER_CACHE_DIR = tmp_path / "cache"
     return storage
 
@@ -92,7 +92,7 @@ def test_a_stored_file_that_does_not_match_its_sha256_is_refused(object_storage)
     with pytest.raises(StorageMismatch, match="has SHA-256"):
         image_set_materialise(images)
 
-    assert list((scoring.worker.cache_root() / "datasets").iterdir()) == [], "a half-copied set is removed"
+    assert list((scoring.worker.cache.cache_root() / "datasets").iterdir()) == [], "a half-copied set is removed"
 
 
 def test_a_checkpoint_is_copied_once_and_verified(object_storage):

@@ -28,14 +28,29 @@ from tests.submissions.helpers import scored_submission_create
 pytestmark = pytest.mark.django_db
 
 
-def reference_board(phase, split: str) -> list[tuple[int | None, int]]:
-    """``[(rank, submission id)]`` of the board, recomputed from every scored submission."""
+def _iso(moment) -> str:
+    return leaderboards._iso(moment)
+
+
+def reference_board(phase, split: str) -> list[tuple[int | None, int, int, str]]:
+    """``[(rank, submission id, entries, last submitted)]`` of the board, recomputed from every
+    scored submission (entries: the team's scored submissions; a baseline's are its own)."""
     metrics = list(PhaseMetric.objects.filter(phase=phase))
     ranking = next((metric for metric in metrics if metric.is_ranking), None)
     submissions = list(Submission.objects.filter(phase=phase, state=Submission.State.SCORED).order_by("id"))
     scores: dict[int, dict[str, dict[str, float]]] = {s.pk: {"public": {}, "private": {}} for s in submissions}
     for score in Score.objects.filter(submission__in=submissions):
         scores[score.submission_id][score.split][score.metric] = score.value
+    # a submission being rerun keeps the scores it had until the rerun finishes
+    for rerun in Submission.objects.filter(phase=phase, state__in=Submission.UNFINISHED_STATES).exclude(
+        previous_scores={}
+    ):
+        submissions.append(rerun)
+        scores[rerun.pk] = {"public": {}, "private": {}}
+        for held_split, by_metric in rerun.previous_scores.items():
+            for held_metric, (held_value, *_rest) in by_metric.items():
+                scores[rerun.pk][held_split][held_metric] = held_value
+    submissions.sort(key=lambda s: s.pk)
 
     def value(submission, on_split):
         if ranking is None:
@@ -68,11 +83,13 @@ def reference_board(phase, split: str) -> list[tuple[int | None, int]]:
     for submission in sorted(chosen + baselines, key=lambda s: key(s, split)):
         ranked = ranking is not None and not submission.is_baseline
         rank += ranked
-        board.append((rank if ranked else None, submission.pk))
+        own = [submission] if submission.is_baseline else teams[submission.team_id]
+        last = max(other.created_at for other in own)
+        board.append((rank if ranked else None, submission.pk, len(own), _iso(last)))
     return board
 
 
-def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple[int | None, int]]:
+def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple[int | None, int, int, str]]:
     """The board as an organizer reads it through the selectors, every page of ``page_size``."""
     phase.refresh_from_db()
     first = leaderboards.leaderboard_get(phase=phase, split=split, viewer=organizer, page_size=page_size)
@@ -82,17 +99,17 @@ def served_board(phase, organizer, split: str, page_size: int = 3) -> list[tuple
             phase=phase, split=split, viewer=organizer, page=page, page_size=page_size
         )["rows"]
     assert len(rows) == first["count"]
-    return [(row["rank"], row["submission_id"]) for row in rows]
+    return [(row["rank"], row["submission_id"], row["entries"], row["last_submitted_at"]) for row in rows]
 
 
-def assert_mine_rows(phase, field, board: list[tuple[int | None, int]], page_size: int = 3) -> bool:
+def assert_mine_rows(phase, field, board: list[tuple], page_size: int = 3) -> bool:
     """Each player's ``mine`` (rank, place among all rows, page) is their team's row in ``board``."""
     team_of = dict(Submission.objects.filter(phase=phase).values_list("pk", "team_id"))
     for user, team in field:
         expected = next(
             (
                 {"rank": rank, "position": place + 1, "page": place // page_size + 1, "submission_id": submission_id}
-                for place, (rank, submission_id) in enumerate(board)
+                for place, (rank, submission_id, *_activity) in enumerate(board)
                 if rank is not None and team_of[submission_id] == team.pk
             ),
             None,
@@ -296,4 +313,41 @@ def test_standings_from_before_this_version_are_built_on_first_read(phase, organ
     submission = scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 1.0})
     StandingsState.objects.all().delete()
     Standing.objects.all().delete()
-    assert served_board(phase, organizer, "public") == [(1, submission.pk)]
+    assert served_board(phase, organizer, "public") == [(1, submission.pk, 1, leaderboards._iso(submission.created_at))]
+
+
+def test_a_rerun_keeps_the_previous_score_on_the_board_marked_until_the_new_one_lands(
+    phase, organizer, field, django_capture_on_commit_callbacks
+):
+    user, team = field[0]
+    submission = scored_submission_create(phase=phase, team=team, user=user, public={"fid": 3.0}, private={"fid": 4.0})
+    # when the organizer reruns the team's only scored submission
+    with django_capture_on_commit_callbacks(execute=False):
+        services.submission_rerun(submission=submission, user=organizer)
+    # then its row stays, with the previous score, marked as rerunning
+    row = leaderboards.leaderboard_get(phase=phase, split="public", viewer=organizer)["rows"][0]
+    assert (row["submission_id"], row["scores"]["fid"]["value"], row["rerunning"]) == (submission.pk, 3.0, True)
+    assert Score.objects.filter(submission=submission).count() == 0, "the scores themselves are replaced"
+    # and the participant's submission API shows no stale score meanwhile
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.QUEUED and submission.previous_scores["public"]["fid"][0] == 3.0
+    # when the new score lands, it replaces the previous one and the mark goes
+    Score.objects.create(submission=submission, split="public", metric="fid", value=2.5, calibrated=False,
+                         preprocessing_mode="clean", gan_core_version="test")  # fmt: skip
+    token = _claim(submission)
+    from scoring.services import standings_for_scores
+
+    Submission.objects.filter(pk=submission.pk, lease_token=token).update(
+        state=Submission.State.SCORED, lease_token=None
+    )
+    standings_for_scores(submission_id=submission.pk)
+    row = leaderboards.leaderboard_get(phase=phase, split="public", viewer=organizer)["rows"][0]
+    assert (row["scores"]["fid"]["value"], row["rerunning"]) == (2.5, False)
+
+
+def test_a_cancelled_rerun_takes_the_previous_score_off_the_board(phase, organizer, field):
+    user, team = field[0]
+    submission = scored_submission_create(phase=phase, team=team, user=user, public={"fid": 3.0})
+    services.submission_rerun(submission=submission, user=organizer)
+    services.submission_cancel(submission=submission, user=organizer)
+    assert leaderboards.leaderboard_get(phase=phase, split="public", viewer=organizer)["rows"] == []

@@ -19,6 +19,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Replace a competition with the same slug (refused if it has submissions).",
         )
+        parser.add_argument(
+            "--slug",
+            metavar="NEW",
+            help="Import as a new edition under this slug instead of the bundle's; the copy starts as a draft.",
+        )
 
     def handle(self, *args, **options) -> None:
         from competitions.bundles import OnExisting, bundle_import
@@ -36,6 +41,7 @@ class Command(BaseCommand):
                 bundle,
                 organizer=organizer,
                 on_existing=OnExisting.REPLACE if options["replace"] else OnExisting.REFUSE,
+                slug=options["slug"] or None,
             )
         except ApplicationError as error:
             raise CommandError(f"{bundle}: {error.message}") from error

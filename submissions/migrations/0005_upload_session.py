@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('competitions', '0002_team_join_code'),
-        ('submissions', '0002_standings'),
+        ('submissions', '0004_submission_previous_scores_standing_held'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
