@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings bench-web bench-votes bench-scale chaos clean
+.PHONY: demo test lint format migrations-check pytest bench bench-scoring bench-runner bench-standings bench-web bench-votes bench-scale bench-uploads chaos clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Atelier needs Python 3.11, found " + sys.version.split()[0]'
@@ -67,6 +67,9 @@ bench-scale: $(VENV)/.dev-installed
 # Faults against a real stack on loopback (its own PostgreSQL, Redis, worker); CHAOS_ARGS=--rounds 2
 chaos: $(VENV)/.dev-installed
 	$(PY) benchmarks/chaos.py $(CHAOS_ARGS)
+
+bench-uploads: $(VENV)/.dev-installed
+	$(PY) benchmarks/bench_uploads.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -34,8 +34,9 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
+from gan_core.architectures import check_state_shapes
 from gan_core.contract import ValueRange, probe_image
-from gan_core.failures import CheckpointError, FailureCode, quoted
+from gan_core.failures import CheckpointError, FailureCode
 from gan_core.formats import (
     ATELIER_METADATA_KEY,
     MAX_ONNX_BYTES,
@@ -45,11 +46,10 @@ from gan_core.formats import (
     config_from_metadata,
     detect_format,
     file_sha256,
-    first_names,
     missing_config_error,
     read_safetensors_header,
 )
-from gan_core.generators import build_generator, expected_state_shapes, normalize_config, parameter_count
+from gan_core.generators import build_generator, normalize_config, parameter_count
 
 __all__ = [
     "CheckpointError",
@@ -94,46 +94,6 @@ def _check_value_range(declared: str, expected: ValueRange | str | None) -> None
             FailureCode.BAD_CONFIG,
             f"Your checkpoint declares the value range {declared}, but this phase feeds and expects "
             f"{ValueRange(expected).value}. Re-export with --value-range {ValueRange(expected).value}.",
-        )
-
-
-def check_state_shapes(shapes: Mapping[str, tuple[int, ...]], config: Mapping[str, Any]) -> None:
-    """Compare tensor names and shapes with the state dict of ``config``'s generator (computed on the meta device).
-
-    Raises ``CheckpointError`` with ``missing_tensor``, ``unexpected_tensor`` or ``shape_mismatch``
-    (in that order), naming the first few tensors.
-    """
-    normalized = normalize_config(config)
-    expected = expected_state_shapes(normalized)
-    described = f"architecture {normalized['architecture']!r} with hyper-parameters {normalized['hyperparameters']}"
-    missing = [name for name in expected if name not in shapes]
-    unexpected = [name for name in shapes if name not in expected]
-    if missing:
-        hint = ""
-        prefixes = {name.split(".", 1)[0] + "." for name in unexpected if "." in name}
-        if len(prefixes) == 1 and all(name.split(".", 1)[-1] in expected for name in unexpected):
-            hint = (
-                f" Your tensor names start with {prefixes.pop()!r}: save module.state_dict() of the generator itself."
-            )
-        raise CheckpointError(
-            FailureCode.MISSING_TENSOR,
-            f"{len(missing)} tensors of {described} are missing: {first_names(missing)}.{hint} "
-            "Check the architecture and hyper-parameters in the config.",
-        )
-    if unexpected:
-        raise CheckpointError(
-            FailureCode.UNEXPECTED_TENSOR,
-            f"{len(unexpected)} tensors are not part of {described}: {first_names(unexpected)}. "
-            "Check the architecture and hyper-parameters in the config.",
-        )
-    mismatched = [name for name in expected if tuple(shapes[name]) != expected[name]]
-    if mismatched:
-        first = mismatched[0]
-        raise CheckpointError(
-            FailureCode.SHAPE_MISMATCH,
-            f"{len(mismatched)} tensors have the wrong shape for {described}: {first_names(mismatched)}; "
-            f"for example {quoted(first)} is {list(shapes[first])}, expected {list(expected[first])}. "
-            "Check the hyper-parameters in the config (ngf, channels, n_blocks...).",
         )
 
 

@@ -31,51 +31,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_core.failures import CheckpointError, FailureCode, quoted
-
-VALUE_RANGES = ("-1,1", "0,1")
-DEFAULT_VALUE_RANGE = "-1,1"
-CONFIG_KEYS = frozenset({"architecture", "hyperparameters", "value_range"})
-
-
-@dataclasses.dataclass(frozen=True)
-class HyperParameter:
-    """One hyper-parameter: its type, default and allowed values (``choices`` or ``minimum..maximum``)."""
-
-    kind: type
-    default: Any
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple[Any, ...] | None = None
-    doc: str = ""
-
-    def validate(self, key: str, value: Any) -> Any:
-        """Return ``value`` if it is allowed for ``key``; raise ``CheckpointError(bad_config)`` naming the key otherwise."""
-        type_ok = isinstance(value, self.kind) and not (self.kind is int and isinstance(value, bool))
-        if not type_ok:
-            raise CheckpointError(
-                FailureCode.BAD_CONFIG,
-                f"Hyper-parameter {key!r} must be of type {self.kind.__name__}, got {quoted(value)}. {self.describe()}",
-            )
-        if self.choices is not None and value not in self.choices:
-            raise CheckpointError(
-                FailureCode.BAD_CONFIG, f"Hyper-parameter {key!r} = {quoted(value)} is not allowed. {self.describe()}"
-            )
-        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
-            raise CheckpointError(
-                FailureCode.BAD_CONFIG, f"Hyper-parameter {key!r} = {quoted(value)} is out of range. {self.describe()}"
-            )
-        return value
-
-    def describe(self) -> str:
-        """A sentence listing the allowed values."""
-        if self.choices is not None:
-            allowed = " or ".join(repr(choice) for choice in self.choices)
-        elif self.minimum is not None or self.maximum is not None:
-            allowed = f"{self.kind.__name__} from {self.minimum} to {self.maximum}"
-        else:
-            allowed = f"any {self.kind.__name__}"
-        return f"Allowed: {allowed} (default {self.default!r})."
+from gan_core.architectures import (  # noqa: F401 (the configs' home; re-exported for callers of this module)
+    CONFIG_KEYS,
+    DEFAULT_VALUE_RANGE,
+    SCHEMAS,
+    VALUE_RANGES,
+    HyperParameter,
+    normalize_config,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,11 +263,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet": Architecture(
         name="resnet",
         description="CycleGAN ResNet generator (junyanz/pytorch-CycleGAN-and-pix2pix layout)",
-        schema={
-            "n_blocks": HyperParameter(int, 9, choices=(6, 9), doc="ResNet blocks (resnet_6blocks / resnet_9blocks)"),
-            "ngf": HyperParameter(int, 64, minimum=1, maximum=256, doc="filters of the first conv layer"),
-            "use_dropout": HyperParameter(bool, False, doc="dropout in the ResNet blocks (shifts state-dict names)"),
-        },
+        schema=SCHEMAS["resnet"],
         build=lambda *, ngf, n_blocks, use_dropout, value_range: ResnetGenerator(
             ngf=ngf, n_blocks=n_blocks, use_dropout=use_dropout, value_range=value_range
         ),
@@ -313,10 +272,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "transformer_net": Architecture(
         name="transformer_net",
         description="Johnson et al. TransformerNet (pytorch/examples fast_neural_style layout)",
-        schema={
-            "channels": HyperParameter(int, 32, minimum=1, maximum=128, doc="channels of the first conv layer"),
-            "n_residual": HyperParameter(int, 5, minimum=1, maximum=10, doc="residual blocks"),
-        },
+        schema=SCHEMAS["transformer_net"],
         build=lambda *, channels, n_residual, value_range: TransformerNet(
             channels=channels, n_residual=n_residual, value_range=value_range
         ),
@@ -325,68 +281,13 @@ ARCHITECTURES: dict[str, Architecture] = {
     "unet_small": Architecture(
         name="unet_small",
         description="a small U-Net",
-        schema={
-            "base_channels": HyperParameter(int, 32, minimum=1, maximum=128, doc="channels of the first level"),
-            "depth": HyperParameter(
-                int, 2, minimum=1, maximum=4, doc="downsampling steps; H and W multiples of 2**depth"
-            ),
-        },
+        schema=SCHEMAS["unet_small"],
         build=lambda *, base_channels, depth, value_range: UNetSmall(
             base_channels=base_channels, depth=depth, value_range=value_range
         ),
         size_multiple=lambda hyperparameters: 2 ** hyperparameters["depth"],
     ),
 }
-
-
-def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a generator config strictly and return it complete, defaults filled in.
-
-    ``config`` = ``{"architecture": str, "hyperparameters": {...}, "value_range": "-1,1" | "0,1"}``
-    (``hyperparameters`` and ``value_range`` optional). Raises ``CheckpointError`` with
-    ``unknown_architecture`` or ``bad_config`` naming the offending key.
-    """
-    if not isinstance(config, Mapping):
-        raise CheckpointError(
-            FailureCode.BAD_CONFIG,
-            'The generator config must be a JSON object like {"architecture": "resnet", "hyperparameters": {...}}.',
-        )
-    unknown = sorted(str(key) for key in config if key not in CONFIG_KEYS)
-    if unknown:
-        raise CheckpointError(
-            FailureCode.BAD_CONFIG,
-            f"Unknown config key {quoted(unknown[0])}; allowed keys are {', '.join(sorted(CONFIG_KEYS))}.",
-        )
-    name = config.get("architecture")
-    if not isinstance(name, str) or name not in ARCHITECTURES:
-        raise CheckpointError(
-            FailureCode.UNKNOWN_ARCHITECTURE,
-            f"Unknown architecture {quoted(name)}; the reference architectures are {', '.join(sorted(ARCHITECTURES))}. "
-            "For any other architecture, upload an ONNX model where the phase allows it "
-            "(python -m gan_core export --onnx ...).",
-        )
-    architecture = ARCHITECTURES[name]
-    given = config.get("hyperparameters", {})
-    if not isinstance(given, Mapping):
-        raise CheckpointError(FailureCode.BAD_CONFIG, "Config key 'hyperparameters' must be a JSON object.")
-    unknown = sorted(str(key) for key in given if key not in architecture.schema)
-    if unknown:
-        raise CheckpointError(
-            FailureCode.BAD_CONFIG,
-            f"Unknown hyper-parameter {quoted(unknown[0])} for architecture {name!r}; "
-            f"its hyper-parameters are {', '.join(sorted(architecture.schema))}.",
-        )
-    hyperparameters = {
-        key: spec.validate(key, given[key]) if key in given else spec.default
-        for key, spec in architecture.schema.items()
-    }
-    value_range = config.get("value_range", DEFAULT_VALUE_RANGE)
-    if value_range not in VALUE_RANGES:
-        raise CheckpointError(
-            FailureCode.BAD_CONFIG,
-            f"Config key 'value_range' = {quoted(value_range)} is not allowed; use {' or '.join(map(repr, VALUE_RANGES))}.",
-        )
-    return {"architecture": name, "hyperparameters": hyperparameters, "value_range": value_range}
 
 
 def build_generator(config: Mapping[str, Any]) -> nn.Module:

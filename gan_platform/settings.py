@@ -303,6 +303,11 @@ CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = {
     "schedule": 60.0,
     "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
 }
+CELERY_BEAT_SCHEDULE["submissions-upload-sessions-expire"] = {
+    "task": "submissions.upload_sessions_expire",
+    "schedule": 600.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 550},
+}
 
 # --- Human judging (judging app, decision 0017) ------------------------------------
 # A vote asks for a ratings refit at most once per this many seconds per phase; the sweep (60 s)
@@ -399,6 +404,16 @@ if ATELIER_S3_BUCKET:
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "uploads")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Resumable upload sessions (submissions.upload_sessions): an open session expires this many
+# seconds after its last chunk (or its creation), and the beat task deletes its bytes; chunks on
+# local disk go to private files under ATELIER_UPLOAD_SESSIONS_DIR. On S3, clients send parts to
+# presigned URLs of ATELIER_S3_PUBLIC_ENDPOINT_URL (default: ATELIER_S3_ENDPOINT_URL) that stay
+# valid ATELIER_UPLOAD_PART_URL_SECONDS.
+ATELIER_UPLOAD_SESSION_SECONDS = env_int("ATELIER_UPLOAD_SESSION_SECONDS", 24 * 3600)
+ATELIER_UPLOAD_SESSIONS_DIR = Path(env_str("ATELIER_UPLOAD_SESSIONS_DIR", str(VAR_DIR / "upload-sessions"))).resolve()
+ATELIER_UPLOAD_CHUNK_BYTES = env_int("ATELIER_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
+ATELIER_UPLOAD_PART_URL_SECONDS = env_int("ATELIER_UPLOAD_PART_URL_SECONDS", 3600)
+ATELIER_S3_PUBLIC_ENDPOINT_URL = env_str("ATELIER_S3_PUBLIC_ENDPOINT_URL") or env_str("ATELIER_S3_ENDPOINT_URL")
 
 # --- Auth, i18n ---------------------------------------------------------------
 

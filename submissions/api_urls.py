@@ -3,7 +3,7 @@
 from django.urls import path
 
 from gan_platform.microcache import microcached
-from submissions import apis, leaderboard_apis, output_apis
+from submissions import apis, leaderboard_apis, output_apis, upload_session_apis
 
 app_name = "submissions_api"
 
@@ -18,6 +18,22 @@ urlpatterns = [
     ),
     path(
         "competitions/<slug:slug>/leaderboard.csv", leaderboard_apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"
+    ),
+    path(
+        "competitions/<slug:slug>/uploads/",
+        upload_session_apis.UploadSessionCreateApi.as_view(),
+        name="upload-sessions",
+    ),
+    path("uploads/<str:session_id>/", upload_session_apis.UploadSessionResourceApi.as_view(), name="upload-session"),
+    path(
+        "uploads/<str:session_id>/parts/",
+        upload_session_apis.UploadSessionPartsApi.as_view(),
+        name="upload-session-parts",
+    ),
+    path(
+        "uploads/<str:session_id>/complete/",
+        upload_session_apis.UploadSessionCompleteApi.as_view(),
+        name="upload-session-complete",
     ),
     path("competitions/<slug:slug>/compare/", output_apis.ComparisonGetApi.as_view(), name="compare"),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission"),

@@ -34,7 +34,7 @@ from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from submissions import leaderboards, selectors, services
 from submissions.models import Score, Submission
-from submissions.uploads import LimitedTemporaryFileUploadHandler
+from submissions.uploads import LimitedTemporaryFileUploadHandler, config_check
 
 PHASE_PARAMETER = OpenApiParameter(
     "phase", OpenApiTypes.STR, required=False, description="Phase slug; default: the open phase, else the latest."
@@ -352,6 +352,14 @@ class SubmissionCreateApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
         phase = serializers.CharField(required=False, allow_blank=True, default="", help_text="Default: open phase.")
         is_baseline = serializers.BooleanField(required=False, default=False, help_text="Organizers only.")
+        config = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=65536,
+            help_text='safetensors only: the architecture config as JSON ({"architecture": ..., "hyperparameters": '
+            "{...}}), written into the file's metadata when it has none.",
+        )
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         # Install the limited handler before anything (CSRF check, authentication) parses the body.
@@ -380,6 +388,16 @@ class SubmissionCreateApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = _competition_or_404(slug=slug, user=request.user)
+        query_phase = request.query_params.get("phase")
+        early_phase = (
+            selectors.phase_resolve(competition=competition, slug=query_phase)
+            if query_phase
+            else phase_current(competition=competition)
+        )
+        if early_phase is not None and not is_organizer(competition=competition, user=request.user):
+            # What needs no byte of the file (joined, phase window, quota) is refused before the body is read
+            # (organizers may be sending a baseline, which the body says: the service checks them).
+            services.submission_precheck(phase=early_phase, user=request.user)
         data = request.data  # parses the body through the limited upload handler
         if self.upload_handler is not None and self.upload_handler.limit_exceeded:
             raise ApplicationError(
@@ -409,12 +427,18 @@ class SubmissionCreateApi(APIView):
                     code="phase_closed",
                     status=403,
                 )
+        config_text = serializer.validated_data["config"].strip()
         submission = services.submission_create(
             phase=phase,
             user=request.user,
             uploaded_file=serializer.validated_data["file"],
             description=serializer.validated_data["description"],
             is_baseline=serializer.validated_data["is_baseline"],
+            config=(
+                config_check(config_text, accepted_architectures=competition.accepted_architectures)
+                if config_text
+                else None
+            ),
         )
         submission = selectors.submission_get(submission_id=submission.pk, user=request.user)
         assert submission is not None  # the submitter sees what they created

@@ -203,3 +203,51 @@ class StandingsState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phase_id} v{self.version}"
+
+
+class UploadSession(models.Model):
+    """A resumable upload of one checkpoint (``submissions.upload_sessions``): declared size, SHA-256
+    and name, checked against everything knowable before a byte is sent; bytes arrive in chunks at
+    offsets (local disk) or as parts of an S3 multipart upload; on completion the file is verified
+    and becomes a :class:`Submission`. Abandoned sessions expire and their bytes are deleted."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        COMPLETING = "completing", "Completing"
+        COMPLETED = "completed", "Completed"
+
+    class Backend(models.TextChoices):
+        LOCAL = "local", "Local disk"
+        S3 = "s3", "S3 multipart"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phase = models.ForeignKey("competitions.Phase", on_delete=models.CASCADE, related_name="upload_sessions")
+    team = models.ForeignKey(
+        "competitions.Team", on_delete=models.CASCADE, related_name="upload_sessions", null=True, blank=True
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions")
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    description = models.CharField(max_length=500, blank=True)
+    config = models.JSONField(null=True, blank=True, help_text="Architecture config given next to the file.")
+    is_baseline = models.BooleanField(default=False)
+    backend = models.CharField(max_length=8, choices=Backend.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    offset = models.PositiveBigIntegerField(default=0, help_text="Bytes received (local disk).")
+    part_size = models.PositiveBigIntegerField(default=0, help_text="Bytes per part (S3 multipart).")
+    s3_key = models.CharField(max_length=512, blank=True)
+    s3_upload_id = models.CharField(max_length=1024, blank=True)
+    submission = models.OneToOneField(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="upload_session"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(offset__lte=models.F("size")), name="upload_offset_within_size"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} {self.filename} ({self.offset}/{self.size}, {self.state})"

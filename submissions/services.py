@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from competitions.models import Participation, Phase, Team
 from competitions.selectors import is_organizer
-from gan_core.failures import CheckpointError
+from gan_core.architectures import check_state_shapes, normalize_config
+from gan_core.failures import CheckpointError, FailureCode
 from gan_core.formats import check_header
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
@@ -34,9 +35,12 @@ from submissions import sending
 from submissions.models import Score, Submission, checkpoint_path
 from submissions.selectors import quota_counts
 from submissions.standings import standings_previous_scores, standings_submission_changed
+from submissions.uploads import checkpoint_error, checkpoint_prepare
 
 __all__ = [
     "submission_baseline_set",
+    "submission_precheck",
+    "submission_store",
     "submission_cancel",
     "submission_create",
     "submission_rerun",
@@ -103,13 +107,26 @@ def _size_require(*, phase: Phase, size: int) -> None:
 
 
 def _format_require(*, phase: Phase, uploaded_file: UploadedFile, size: int) -> str:
-    """The file's format, from the checks the worker runs first (``gan_core.formats``, torch-free):
-    a file they refuse is refused here, before it costs a run or a quota slot."""
+    """The file's format, from the checks the worker runs first, torch-free (``gan_core.formats``:
+    format, header, config present; ``gan_core.architectures``: the config against its schema, the
+    architecture accepted here, the tensors' names and shapes): a file they refuse is refused here,
+    before it costs a run or a quota slot. What needs a run (the output contract, memory, time), the
+    phase's value range and ONNX operators stay with the worker."""
     try:
-        detected = check_header(uploaded_file, size).format.value
+        header = check_header(uploaded_file, size)
+        if header.config is not None:
+            normalized = normalize_config(header.config)
+            allowed = list(getattr(phase.competition, "accepted_architectures", None) or [])
+            if allowed and normalized["architecture"] not in allowed:
+                raise CheckpointError(
+                    FailureCode.UNKNOWN_ARCHITECTURE,
+                    f"Architecture {normalized['architecture']!r} is not accepted in this phase; accepted are "
+                    f"{', '.join(sorted(allowed))}.",
+                )
+            check_state_shapes(header.shapes, normalized)
+        detected = header.format.value
     except CheckpointError as error:
-        extra = {"reason": error.reason} if error.reason else {}
-        raise ApplicationError(error.message, code=str(error.code), extra=extra) from None
+        raise checkpoint_error(error) from None
     accepted = list(phase.competition.accepted_formats or [])
     if detected not in accepted:
         raise ApplicationError(
@@ -170,35 +187,17 @@ def _sha256_and_size(uploaded_file: UploadedFile) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def submission_create(
-    *,
-    phase: Phase,
-    user: Any,
-    uploaded_file: UploadedFile,
-    description: str = "",
-    is_baseline: bool = False,
-) -> Submission:
-    """Accept a checkpoint for ``phase`` from ``user`` and queue it for scoring.
+def submission_precheck(*, phase: Phase, user: Any, is_baseline: bool = False, description: str = "") -> Team | None:
+    """Everything about a submission that is known before its file: the user is authenticated; for a
+    baseline, that they organise the competition (baselines have no team, no quota, and may be
+    submitted at any time); otherwise that they joined with the rules accepted, that the phase is
+    open, and (without a lock: the final check is :func:`submission_store`'s) ``max_running`` and the
+    quotas. Returns the team (None for a baseline).
 
-    Checks, in order: the user is authenticated; for a baseline, that they
-    organise the competition (baselines have no team, no quota, and may be
-    submitted at any time); otherwise that they joined with the rules
-    accepted, that the phase is open, then the size (``empty_file``,
-    ``file_too_large``), the format by content (``unsupported_format``), and,
-    under a row lock on the team (``select_for_update``; on SQLite the
-    IMMEDIATE transaction serialises writers), ``max_running`` and the quotas.
-    Only then is the file written to private storage, inside the same
-    transaction; any error after that deletes it again, so a refusal never
-    leaves a file (unless the caller wraps this in an outer transaction that
-    rolls back later: Django has no rollback hook). The lock is held while the
-    file is stored: a rename on local disk; on object storage an upload, which
-    on PostgreSQL holds only this team's row. The SHA-256 is computed in
-    one streamed pass before the lock (the file is then moved, or streamed, to
-    storage). After the commit, ``scoring.submission_process`` is sent; a
-    broker error is logged and the reconciler sends it later.
-
-    Returns:
-        The new submission, ``queued``, with ``enqueued_at`` set.
+    Raises:
+        ApplicationError: ``not_authenticated``, ``permission_denied``, ``not_joined``,
+            ``rules_not_accepted``, ``phase_closed``, ``validation_error`` (description),
+            ``too_many_running``, ``quota_exceeded``.
     """
     if not getattr(user, "is_authenticated", False):
         raise ApplicationError("Log in to submit.", code="not_authenticated", status=401)
@@ -213,20 +212,42 @@ def submission_create(
     else:
         team = _participation_require(phase=phase, user=user).team
         _phase_window_require(phase=phase, now=now)
-    description = (description or "").strip()
-    if len(description) > 500:
+    if len((description or "").strip()) > 500:
         raise ApplicationError(
-            f"description: {len(description)} characters; at most 500 are allowed.",
+            f"description: {len(description.strip())} characters; at most 500 are allowed.",
             code="validation_error",
             extra={"fields": {"description": ["At most 500 characters."]}},
         )
-    _size_require(phase=phase, size=uploaded_file.size or 0)
-    file_format = _format_require(phase=phase, uploaded_file=uploaded_file, size=uploaded_file.size)
-    sha256, size = _sha256_and_size(uploaded_file)
-    _size_require(phase=phase, size=size)
+    if team is not None:
+        _quota_require(phase=phase, team=team, now=now)
+    return team
 
+
+def submission_store(
+    *,
+    phase: Phase,
+    team: Team | None,
+    user: Any,
+    original_name: str,
+    file_format: str,
+    sha256: str,
+    size: int,
+    description: str,
+    is_baseline: bool,
+    content: Any = None,
+    stored_name: str | None = None,
+) -> Submission:
+    """Create the submission of a checked file and charge the quota, atomically.
+
+    Under a row lock on the team (``select_for_update``; on SQLite the IMMEDIATE transaction
+    serialises writers) ``max_running`` and the quotas are checked again; then ``content`` is
+    written to private storage (a rename on local disk when it has a ``temporary_file_path``), or
+    ``stored_name``, a file already in private storage (an S3 multipart upload), is taken as it is.
+    Any error deletes the stored file, so a refusal never leaves one (unless the caller wraps this in
+    an outer transaction that rolls back later: Django has no rollback hook). After the commit,
+    ``scoring.submission_process`` is sent; a broker error is logged and the reconciler sends it later.
+    """
     storage = private_storage()
-    stored_name: str | None = None
     try:
         with transaction.atomic():
             if team is not None:
@@ -236,16 +257,17 @@ def submission_create(
                 phase=phase,
                 team=team,
                 submitted_by=user,
-                original_name=(uploaded_file.name or "checkpoint")[:255],
+                original_name=(original_name or "checkpoint")[:255],
                 format=file_format,
                 sha256=sha256,
                 size=size,
-                description=description,
+                description=(description or "").strip(),
                 is_baseline=is_baseline,
                 state=Submission.State.QUEUED,
                 enqueued_at=timezone.now(),
             )
-            stored_name = storage.save(checkpoint_path(submission, "checkpoint"), uploaded_file, max_length=255)
+            if stored_name is None:
+                stored_name = storage.save(checkpoint_path(submission, "checkpoint"), content, max_length=255)
             submission.file.name = stored_name
             submission.full_clean()
             submission.save()
@@ -255,6 +277,49 @@ def submission_create(
             storage.delete(stored_name)
         raise
     return submission
+
+
+def submission_create(
+    *,
+    phase: Phase,
+    user: Any,
+    uploaded_file: UploadedFile,
+    description: str = "",
+    is_baseline: bool = False,
+    config: dict | None = None,
+) -> Submission:
+    """Accept a checkpoint for ``phase`` from ``user`` and queue it for scoring (the one-shot upload;
+    resumable uploads: ``submissions.upload_sessions``).
+
+    Checks, in order: :func:`submission_precheck`; the size (``empty_file``, ``file_too_large``);
+    ``config`` (given next to the file: written into a safetensors file's metadata, see
+    :func:`submissions.uploads.checkpoint_prepare`); the format and header by content (the worker's
+    own torch-free checks: ``unsupported_format``, ``truncated``, ``bad_config``...); then
+    :func:`submission_store` (quota again under the team's lock, file stored, row created). The
+    SHA-256 is computed in one streamed pass before the lock.
+
+    Returns:
+        The new submission, ``queued``, with ``enqueued_at`` set.
+    """
+    team = submission_precheck(phase=phase, user=user, is_baseline=is_baseline, description=description)
+    _size_require(phase=phase, size=uploaded_file.size or 0)
+    with checkpoint_prepare(file=uploaded_file, size=uploaded_file.size, config=config) as prepared:
+        content = prepared.file
+        file_format = _format_require(phase=phase, uploaded_file=content, size=prepared.size)
+        sha256, size = _sha256_and_size(content)
+        _size_require(phase=phase, size=size)
+        return submission_store(
+            phase=phase,
+            team=team,
+            user=user,
+            original_name=uploaded_file.name or "checkpoint",
+            file_format=file_format,
+            sha256=sha256,
+            size=size,
+            description=description,
+            is_baseline=is_baseline,
+            content=content,
+        )
 
 
 def _may_act_for(*, submission: Submission, user: Any) -> bool:

@@ -4,7 +4,8 @@
   ranking configuration changed (sent on commit by the services that change it);
 - ``submissions.standings_sweep()``: rebuild the phases whose standings were built for another
   configuration (beat, 60 s), in case a change came from elsewhere (the admin, a bundle import)
-  or the rebuild message was lost.
+  or the rebuild message was lost;
+- ``submissions.upload_sessions_expire()``: delete expired upload sessions and their bytes (beat, 10 min).
 """
 
 from __future__ import annotations
@@ -28,3 +29,10 @@ def standings_sweep() -> list[int]:
     for phase_id in stale:
         rebuild(phase_id=phase_id)
     return stale
+
+
+@shared_task(name="submissions.upload_sessions_expire", ignore_result=True)
+def upload_sessions_expire() -> int:
+    from submissions.upload_sessions import upload_sessions_expire as expire
+
+    return expire()

@@ -28,6 +28,7 @@ from submissions.selectors import (
     submission_queue_position,
     submission_scores_visible,
 )
+from submissions.services import submission_precheck
 from submissions.starter_kits import starter_kit_zip
 
 EFFICIENCY_METRICS = ("latency", "parameters")
@@ -54,6 +55,13 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
     if participation is None:
         return redirect("competitions:detail-section", slug=slug, section="rules")
     phase = _phase_or_404(competition, request.GET.get("phase"))
+    # Why no file can be accepted now (rules, phase window, quota, running limit): the upload's own checks,
+    # so the page says it and disables the control instead of taking a useless upload.
+    try:
+        submission_precheck(phase=phase, user=request.user)
+        blocked = None
+    except ApplicationError as error:
+        blocked = {"code": error.code, "message": error.message}
     return render(
         request,
         "submissions/submit.html",
@@ -63,7 +71,9 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team),
             "upload_api": reverse("submissions_api:submissions", kwargs={"slug": slug}),
+            "session_api": reverse("submissions_api:upload-sessions", kwargs={"slug": slug}),
             "accepted_formats": competition.accepted_formats,
+            "blocked": blocked,
         },
     )
 

@@ -34,6 +34,7 @@ __all__ = [
     "UploadFileError",
     "normalize_url",
     "open_for_upload",
+    "put_presigned",
 ]
 
 DEFAULT_CHUNK_SIZE = 64 * 1024
@@ -251,20 +252,25 @@ class AtelierApi:
         body: MultipartBody | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         timeout: float | None = None,
+        raw_body: tuple[int, Iterator[bytes]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """Send one request to ``/api/v1/<path>``; return the decoded JSON (None for an empty answer).
 
         ``body`` streams a multipart upload; ``on_progress(sent, total)`` is called once before the first byte
-        (``sent == 0``) and after each chunk, in bytes of the whole body.
+        (``sent == 0``) and after each chunk, in bytes of the whole body. ``raw_body`` is ``(length, pieces)``
+        sent as ``application/offset+octet-stream`` (a chunk of a resumable upload); ``headers`` are added.
         """
         target = f"{self._prefix}/api/v1/{path.lstrip('/')}"
         params = {key: value for key, value in (query or {}).items() if value is not None}
         if params:
             target = f"{target}?{urlencode(params)}"
         full_url = f"{self._scheme}://{urlsplit(self.url).netloc}{target}"
+        extra_headers = headers or {}
         headers = {
             "Accept": "application/json",
             "User-Agent": f"atelier-client/{__version__}",
+            **extra_headers,
         }
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
@@ -277,6 +283,10 @@ class AtelierApi:
             headers["Content-Type"] = body.content_type
             headers["Content-Length"] = str(len(body))
             payload = self._counted(body, on_progress)
+        elif raw_body is not None:
+            headers["Content-Type"] = "application/offset+octet-stream"
+            headers["Content-Length"] = str(raw_body[0])
+            payload = raw_body[1]
         elif method in {"POST", "PUT", "PATCH"}:
             headers["Content-Length"] = "0"
 
@@ -286,7 +296,7 @@ class AtelierApi:
                 connection.request(method, target, body=payload, headers=headers)
             except (BrokenPipeError, ConnectionResetError):
                 # The server may answer (413, 403...) and close before the whole upload was sent: read its answer.
-                if body is None:
+                if body is None and raw_body is None:
                     raise
             response = connection.getresponse()
             raw = response.read()
@@ -471,3 +481,61 @@ class AtelierApi:
 
     def notification_settings_update(self, **kinds: bool) -> dict[str, bool]:
         return self.request("POST", "notifications/settings/update/", json_body=kinds)
+
+    # -- resumable uploads (decision 0012 of the server) -------------------------------------------------------
+
+    def upload_session_create(self, slug: str, **fields: Any) -> dict[str, Any]:
+        """POST competitions/{slug}/uploads/ (filename, size, sha256, phase, description, config) -> the session."""
+        body = {key: value for key, value in fields.items() if value is not None}
+        return self.request("POST", f"competitions/{quote(slug, safe='')}/uploads/", json_body=body)
+
+    def upload_session_get(self, session_id: str) -> dict[str, Any]:
+        return self.request("GET", f"uploads/{quote(session_id, safe='')}/")
+
+    def upload_session_append(
+        self, session_id: str, *, offset: int, length: int, pieces: Iterator[bytes], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """PATCH uploads/{id}/: ``length`` bytes from ``pieces`` at ``offset`` -> the session (its new offset)."""
+        return self.request(
+            "PATCH",
+            f"uploads/{quote(session_id, safe='')}/",
+            raw_body=(length, pieces),
+            headers={"Upload-Offset": str(offset)},
+            timeout=timeout,
+        )
+
+    def upload_session_parts(self, session_id: str, part_numbers: list[int]) -> list[dict[str, Any]]:
+        return self.request(
+            "POST", f"uploads/{quote(session_id, safe='')}/parts/", json_body={"part_numbers": part_numbers}
+        )
+
+    def upload_session_complete(self, session_id: str) -> dict[str, Any]:
+        return self.request("POST", f"uploads/{quote(session_id, safe='')}/complete/", timeout=UPLOAD_TIMEOUT_S)
+
+    def upload_session_abort(self, session_id: str) -> None:
+        self.request("DELETE", f"uploads/{quote(session_id, safe='')}/")
+
+
+def put_presigned(url: str, data: bytes, *, timeout: float = UPLOAD_TIMEOUT_S) -> None:
+    """PUT one part to a presigned object-storage URL (no Atelier token goes there)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request("PUT", f"{parts.path}?{parts.query}", body=data, headers={"Content-Length": str(len(data))})
+        response = connection.getresponse()
+        raw = response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise ServerUnreachableError(f"The connection to the object store {parts.netloc} broke: {error}") from error
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        raise ApiError(
+            f"The object store refused a part (HTTP {response.status}): {raw[:200].decode('utf-8', 'replace')}",
+            status=response.status,
+            code=f"http_{response.status}",
+        )

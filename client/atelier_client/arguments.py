@@ -113,6 +113,17 @@ def parser_build() -> argparse.ArgumentParser:
     submit.add_argument("file", metavar="FILE", help="the checkpoint file")
     submit.add_argument("--description", "-d", metavar="D", help="a note for yourself, shown with the submission")
     submit.add_argument("--wait", action="store_true", help="follow the submission until it is scored or failed")
+    submit.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the architecture config (JSON: architecture, hyperparameters) of a safetensors file that has none",
+    )
+    submit.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted upload of FILE saved by an earlier run (it resumes by itself after "
+        "connection errors while it runs)",
+    )
     submit.set_defaults(handler=command_submit)
 
     status = add(

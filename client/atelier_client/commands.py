@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from atelier_client.render import (
     table_render,
     time_format,
 )
+from atelier_client.uploads import UploadInterruptedError, saved_upload_find, upload_resumable
 
 # -- connection --------------------------------------------------------------------------------------------------
 
@@ -221,6 +224,68 @@ def _upload_path(value: str) -> Path:
     return path
 
 
+def _config_read(value: str) -> dict:
+    path = Path(value).expanduser()
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CliError(f"--config {value}: {error.strerror or error}.", ExitCode.USAGE) from error
+    except ValueError as error:
+        raise CliError(f"--config {value} is not JSON ({error}).", ExitCode.USAGE) from error
+    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
+        raise CliError(
+            f'--config {value}: a JSON object with an "architecture" is expected, e.g. '
+            '{"architecture": "resnet", "hyperparameters": {"n_blocks": 9}}.',
+            ExitCode.USAGE,
+        )
+    return config
+
+
+def _upload(
+    api: AtelierApi,
+    args: argparse.Namespace,
+    path: Path,
+    *,
+    config: dict | None,
+    progress: UploadProgress,
+) -> dict[str, Any]:
+    """Upload through a resumable session; the one-shot POST only for a server without sessions."""
+    saved = saved_upload_find(server=api.url, competition=args.competition, path=path)
+    if saved is not None and not (getattr(args, "resume", False) and saved.matches(path)):
+        if getattr(args, "resume", False):
+            _note(f"{path.name} changed since the interrupted upload: starting over.")
+        else:
+            _note(f"An interrupted upload of {path.name} was saved; starting over (--resume continues it).")
+        with contextlib.suppress(ApiError, ServerUnreachableError):
+            api.upload_session_abort(saved.session_id)
+        saved.forget()
+        saved = None
+    elif saved is None and getattr(args, "resume", False):
+        _note(f"No interrupted upload of {path.name} to {args.competition} is saved: starting a new one.")
+    try:
+        return upload_resumable(
+            api,
+            args.competition,
+            path,
+            phase=args.phase,
+            description=args.description,
+            config=config,
+            resume=saved,
+            on_progress=progress,
+            note=_note,
+        )
+    except ApiError as error:
+        no_sessions = error.status in (404, 405) and error.code in {"not_found", "http_404", "http_405"}
+        if not (no_sessions and saved is None and "upload session" not in error.message):
+            raise
+    # An older server without upload sessions (no uploads/ route): its one-shot POST answers for itself.
+    if config is not None:
+        raise CliError("This server takes no --config: store the config in the file (gan_core export).", ExitCode.USAGE)
+    return api.submission_create(
+        args.competition, path, phase=args.phase, description=args.description, on_progress=progress
+    )
+
+
 def command_submit(args: argparse.Namespace) -> ExitCode:
     path = _upload_path(args.file)
     api = _api(args)
@@ -240,13 +305,16 @@ def command_submit(args: argparse.Namespace) -> ExitCode:
             f"{bytes_format(limit)} ({limit} bytes): upload a smaller checkpoint (e.g. float16 weights).",
             ExitCode.REFUSED,
         )
+    config = _config_read(args.config) if getattr(args, "config", None) else None
     progress = UploadProgress(sys.stderr, label=f"Uploading {path.name}")
     try:
-        detail = api.submission_create(
-            args.competition, path, phase=args.phase, description=args.description, on_progress=progress
-        )
+        detail = _upload(api, args, path, config=config, progress=progress)
     except ApiError as error:
         raise CliError(_api_error_text(error), exit_code_for(error, submitting=True)) from error
+    except UploadInterruptedError as error:
+        raise CliError(error.message, ExitCode.UNREACHABLE) from error
+    except ValueError as error:
+        raise CliError(str(error), ExitCode.REFUSED) from error
     finally:
         progress.abandon()
     submission_id = int(detail["id"])

@@ -64,6 +64,15 @@ ERROR_CODE_EXITS: dict[str, ExitCode] = {
     "file_too_large": ExitCode.REFUSED,
     "unsupported_format": ExitCode.REFUSED,
     "empty_file": ExitCode.REFUSED,
+    # What the upload's checks of the file say (the worker's own torch-free checks, run at upload).
+    "truncated": ExitCode.REFUSED,
+    "header_too_large": ExitCode.REFUSED,
+    "bad_header": ExitCode.REFUSED,
+    "bad_dtype": ExitCode.REFUSED,
+    "offsets_out_of_bounds": ExitCode.REFUSED,
+    "bad_config": ExitCode.REFUSED,
+    "unknown_architecture": ExitCode.REFUSED,
+    "sha256_mismatch": ExitCode.REFUSED,
     "validation_error": ExitCode.USAGE,
 }
 HTTP_STATUS_EXITS: dict[int, ExitCode] = {

@@ -28,6 +28,14 @@ class TerminalStream(io.StringIO):
         return True
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private XDG_STATE_HOME: saved uploads (``--resume``) go there, never to the real home."""
+    home = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private XDG_CONFIG_HOME and no ATELIER_* variables: every test starts logged out."""

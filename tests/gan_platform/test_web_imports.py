@@ -1,6 +1,6 @@
 """The web tier never imports torch (nor torchvision, onnx, onnxruntime, numpy's array stack for
 models): a web server starts without them. It may import gan_core's torch-free modules, which it
-shares with the worker (``gan_core.formats``, ``gan_core.failures``): exactly those, listed here."""
+shares with the worker (``gan_core.formats``, ``gan_core.architectures``, ``gan_core.failures``): exactly those, listed here."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.support.processes import REPO_ROOT
 
 TORCH_FREE = {
     "gan_core",
+    "gan_core.architectures",
     "gan_core.failures",
     "gan_core.formats",
     "gan_core.metrics",

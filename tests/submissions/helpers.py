@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import struct
 import tarfile
@@ -17,18 +18,26 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from submissions.models import Score, Submission
 from submissions.standings import standings_submission_changed
 
+TINY_CONFIG = {"architecture": "transformer_net", "hyperparameters": {"channels": 1, "n_residual": 1}}
+"""The smallest reference generator (1,093 parameters): what the helpers' valid checkpoints hold."""
 
-def safetensors_bytes(*, header_padding: int = 0) -> bytes:
-    """A small valid safetensors file (one float32 2x2 tensor), built by hand like the format says:
-    8-byte little-endian header length, JSON header, raw data. ``header_padding`` adds spaces to the
-    header (safetensors pads headers with spaces) to make it long."""
-    data = struct.pack("<4f", 0.0, 1.0, 2.0, 3.0)
-    header = {
-        "__metadata__": {"atelier": json.dumps({"architecture": "transformer_net"})},
-        "weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, len(data)]},
-    }
+
+def safetensors_bytes(*, header_padding: int = 0, with_config: bool = True) -> bytes:
+    """A small valid safetensors checkpoint of :data:`TINY_CONFIG` (zero weights), built by hand like the
+    format says: 8-byte little-endian header length, JSON header, raw data. ``header_padding`` adds spaces
+    to the header (safetensors pads headers with spaces) to make it long; ``with_config=False`` leaves the
+    Atelier config out of the metadata."""
+    from gan_core.architectures import expected_shapes
+
+    header: dict = {"__metadata__": {"atelier": json.dumps(TINY_CONFIG)}} if with_config else {}
+    offset = 0
+    for name, shape in expected_shapes(TINY_CONFIG).items():
+        size = 4 * math.prod(shape)
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
     text = json.dumps(header).encode() + b" " * header_padding
-    return struct.pack("<Q", len(text)) + text + data
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"\x00" * offset
 
 
 def onnx_bytes() -> bytes:

@@ -5,6 +5,7 @@ before it costs a run or a quota slot; the rest is left to the sandbox."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 
 import pytest
@@ -102,13 +103,23 @@ def test_files_the_first_version_let_through_or_refused_vaguely_get_the_specific
 
 
 def test_a_safetensors_file_without_its_config_is_refused_at_upload():
-    data = safetensors_bytes()
-    header_length = struct.unpack("<Q", data[:8])[0]
-    bare = b'{"weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}'
-    bare += b" " * (header_length - len(bare))
-    error = refusal(data[:8] + bare + data[8 + header_length :])
+    error = refusal(safetensors_bytes(with_config=False))
     assert error.code == "bad_config" and "python -m gan_core export --architecture" in error.message
     assert "next to the file" not in error.message  # no way to do that exists
+
+
+def test_a_checkpoint_of_the_wrong_architecture_is_refused_at_upload_naming_the_tensors():
+    # the tiny TransformerNet's weights under a config that declares more residual blocks
+    data = safetensors_bytes()
+    header_length = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + header_length])
+    header["__metadata__"]["atelier"] = json.dumps(
+        {"architecture": "transformer_net", "hyperparameters": {"channels": 1, "n_residual": 2}}
+    )
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    error = refusal(struct.pack("<Q", len(text)) + text + data[8 + header_length :])
+    assert error.code == "missing_tensor" and "'res2.conv1.conv2d.weight'" in error.message
 
 
 def test_valid_files_pass_and_name_their_format():
@@ -157,7 +168,9 @@ def test_a_large_onnx_file_is_recognised_from_a_few_bounded_reads():
 
 
 def test_a_header_of_exactly_the_limit_is_read_and_accepted():
-    data = safetensors_bytes(header_padding=MAX_SAFETENSORS_HEADER_BYTES - 200)
+    base = struct.unpack("<Q", safetensors_bytes()[:8])[0]
+    data = safetensors_bytes(header_padding=MAX_SAFETENSORS_HEADER_BYTES - base)
+    assert struct.unpack("<Q", data[:8])[0] == MAX_SAFETENSORS_HEADER_BYTES
     reader = _CountingReader(data)
     assert check_header(reader, len(data)).format == "safetensors"
     assert reader.bytes_read <= MAX_SAFETENSORS_HEADER_BYTES + 512 + 70_000 + 16
