@@ -4,8 +4,9 @@ definition for the web's upload (:func:`gan_core.formats.check_header`) and the 
 the two sides cannot disagree.
 
 - :func:`read_onnx_header`: a bounded walk of the protobuf ModelProto, field by field, that keeps
-  the opset imports, the nodes (``op_type``, ``domain``) of the graph and its subgraphs, every
-  tensor's external-data markers and the model-local functions. Raw tensor bytes are skipped with a
+  the opset imports, the operators (``op_type``, ``domain``, with the first node using each) of
+  the graph and its subgraphs, the first tensors with external-data markers and the model-local
+  functions. Raw tensor bytes are skipped with a
   seek, strings are read up to :data:`MAX_STRING_BYTES`: memory stays small for a 500 MB model.
 - :func:`check_onnx_header`: the refusals, in order: external data (``onnx_external_data``), a
   non-standard operator domain in the opset imports, a function or a node (``onnx_custom_op``), a
@@ -39,10 +40,15 @@ MIN_ONNX_OPSET = 7
 """onnxruntime guarantees ai.onnx opsets from 7 on."""
 MAX_ONNX_OPSET = 26
 """The newest ai.onnx opset the worker's onnxruntime (1.31) supports; the export writes 17."""
-MAX_STRING_BYTES = 4096
+MAX_STRING_BYTES = 1024
+"""Strings are read up to this; messages quote 80 characters and no standard name is longer."""
+MAX_DISTINCT_OPERATORS = 10_000
+"""Bound on the distinct ``(op_type, domain)`` pairs kept (ONNX has about 220 standard operators)."""
+MAX_EXTERNAL_NAMES = 16
 MAX_ONNX_FIELDS = 2_000_000
 """Bound on the protobuf fields walked (a ResNet-9 export has a few thousand)."""
-MAX_SUBGRAPH_DEPTH = 32
+MAX_SUBGRAPH_DEPTH = 16
+"""Nested subgraphs (If, Loop, Scan bodies); protobuf itself stops near 33 (100 message levels)."""
 OVERLONG_VARINT = -1
 _EXPORT = "python -m gan_core export --onnx ..."
 
@@ -85,14 +91,15 @@ class OnnxFunction:
     name: str
     domain: str
     nodes: tuple[OnnxNode, ...]
-    """The function's nodes and those of their subgraphs."""
+    """The first node of each operator in the function and its subgraphs."""
 
 
 @dataclasses.dataclass(frozen=True)
 class OnnxHeader:
-    """What a ModelProto declares: ``opsets`` as ``(domain, version)`` in file order; ``nodes`` of the
-    graph and its subgraphs; ``external_tensors``, the names of the tensors (anywhere) whose data
-    lives in another file; ``functions``, the model-local functions."""
+    """What a ModelProto declares: ``opsets`` as ``(domain, version)`` in file order; ``nodes``, the
+    first node of each ``(op_type, domain)`` in the graph and its subgraphs, in file order;
+    ``external_tensors``, the names of the first tensors (anywhere) whose data lives in another
+    file; ``functions``, the model-local functions."""
 
     opsets: tuple[tuple[str, int], ...]
     nodes: tuple[OnnxNode, ...]
@@ -113,7 +120,8 @@ class _Walker:
     def __init__(self, f: BinaryIO) -> None:
         self.f = f
         self.fields = 0
-        self.nodes: list[OnnxNode] = []
+        self.nodes: dict[tuple[str, str], OnnxNode] = {}
+        self.operators = 0
         self.external: list[str] = []
 
     def fields_of(self, start: int, end: int, what: str) -> Iterator[tuple[int, int, int, int]]:
@@ -168,7 +176,7 @@ class _Walker:
                 external = True
             elif field == _TENSOR_DATA_LOCATION and wire == 0 and value == _TENSOR_EXTERNAL:
                 external = True
-        if external:
+        if external and len(self.external) < MAX_EXTERNAL_NAMES:
             self.external.append(name)
 
     def sparse_tensor(self, start: int, end: int) -> None:
@@ -203,7 +211,11 @@ class _Walker:
                 domain = self.string(at, value)
             elif field == _NODE_ATTRIBUTE:
                 attributes.append((at, at + value))
-        self.nodes.append(OnnxNode(name, op_type, domain))
+        if (op_type, domain) not in self.nodes:
+            self.operators += 1
+            if self.operators > MAX_DISTINCT_OPERATORS:
+                raise _malformed(f"it uses more than {MAX_DISTINCT_OPERATORS} distinct operators")
+            self.nodes[op_type, domain] = OnnxNode(name, op_type, domain)
         for attribute_start, attribute_end in attributes:
             for field, wire, value, at in self.fields_of(attribute_start, attribute_end, "a node attribute"):
                 if wire != 2:
@@ -217,7 +229,7 @@ class _Walker:
 
     def function(self, start: int, end: int) -> OnnxFunction:
         name = domain = ""
-        graph_nodes, self.nodes = self.nodes, []
+        graph_nodes, self.nodes = self.nodes, {}
         try:
             for field, wire, value, at in self.fields_of(start, end, "a function"):
                 if wire != 2:
@@ -228,7 +240,7 @@ class _Walker:
                     domain = self.string(at, value)
                 elif field == _FUNCTION_NODE:
                     self.node(at, at + value, 1)
-            return OnnxFunction(name, domain, tuple(self.nodes))
+            return OnnxFunction(name, domain, tuple(self.nodes.values()))
         finally:
             self.nodes = graph_nodes
 
@@ -253,7 +265,7 @@ def read_onnx_header(f: BinaryIO, size: int) -> OnnxHeader:
                 functions.append(walker.function(at, at + value))
     finally:
         f.seek(position)
-    return OnnxHeader(tuple(opsets), tuple(walker.nodes), tuple(walker.external), tuple(functions))
+    return OnnxHeader(tuple(opsets), tuple(walker.nodes.values()), tuple(walker.external), tuple(functions))
 
 
 def check_onnx_header(header: OnnxHeader) -> None:

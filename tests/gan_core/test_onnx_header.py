@@ -157,3 +157,46 @@ def test_the_module_imports_neither_onnx_nor_torch():
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _many_operators() -> bytes:
+    from onnx import helper
+
+    from tests.gan_core.onnx_cases import _model
+
+    count = onnx_header.MAX_DISTINCT_OPERATORS + 1
+    nodes = [helper.make_node(f"Op{i}", [f"t{i}"], [f"t{i + 1}"]) for i in range(count)]
+    nodes[0].input[0], nodes[-1].output[0] = "input", "output"
+    return _model(nodes).SerializeToString()
+
+
+def _deep_subgraphs() -> bytes:
+    from onnx import TensorProto, helper
+
+    from tests.gan_core.onnx_cases import _model
+
+    def graph(nodes, name):
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+
+    leaf = graph([helper.make_node("Identity", ["x"], ["y"])], "leaf")
+    branch = leaf
+    for depth in range(onnx_header.MAX_SUBGRAPH_DEPTH + 1):  # each level one If nesting the last
+        branch = graph([helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=leaf)], f"level{depth}")
+    model = _model()
+    model.graph.node.append(helper.make_node("If", ["c"], ["z"], then_branch=branch, else_branch=leaf))
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [(_many_operators, "more than 10000 distinct operators"), (_deep_subgraphs, "nest more than 16 deep")],
+    ids=["distinct-operators", "subgraph-depth"],
+)
+def test_the_walk_is_bounded_and_both_sides_say_so(tmp_path, build, expected):
+    data = build()
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    web, worker = web_refusal(data), worker_refusal(path)
+    assert web is not None and worker is not None
+    assert (web.code, web.message) == (worker.code, worker.message)
+    assert web.code == "onnx_invalid" and expected in web.message
