@@ -40,7 +40,6 @@ from gan_core.failures import CheckpointError, FailureCode
 from gan_core.formats import (
     ATELIER_METADATA_KEY,
     MAX_ONNX_BYTES,
-    STANDARD_ONNX_DOMAINS,
     UPLOAD_INSTEAD,
     CheckpointFormat,
     config_from_metadata,
@@ -50,6 +49,7 @@ from gan_core.formats import (
     read_safetensors_header,
 )
 from gan_core.generators import build_generator, normalize_config, parameter_count
+from gan_core.onnx_header import check_onnx_file
 
 __all__ = [
     "CheckpointError",
@@ -122,44 +122,6 @@ def _inspect_safetensors(
     return normalized, parameter_count(normalized)
 
 
-def _onnx_tensors(graph: Any) -> Any:
-    """Every TensorProto of a graph and its subgraphs: initializers, sparse initializers, tensor attributes."""
-    import onnx
-
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.TENSOR:
-                yield attribute.t
-            elif attribute.type == onnx.AttributeProto.TENSORS:
-                yield from attribute.tensors
-            elif attribute.type == onnx.AttributeProto.SPARSE_TENSOR:
-                yield attribute.sparse_tensor.values
-                yield attribute.sparse_tensor.indices
-            elif attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _onnx_tensors(attribute.g)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    yield from _onnx_tensors(subgraph)
-
-
-def _onnx_nodes(nodes: Any) -> Any:
-    """Every node of a node list and of its subgraphs."""
-    import onnx
-
-    for node in nodes:
-        yield node
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _onnx_nodes(attribute.g.node)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    yield from _onnx_nodes(subgraph.node)
-
-
 def _describe_dims(value_info: Any) -> tuple[int | None, list[int | str | None]]:
     tensor_type = value_info.type.tensor_type
     elem_type = tensor_type.elem_type if value_info.type.HasField("tensor_type") else None
@@ -180,6 +142,7 @@ def _inspect_onnx(data: bytes, *, value_range: ValueRange | str | None) -> tuple
     import onnx
     from google.protobuf.message import DecodeError
 
+    check_onnx_file(io.BytesIO(data), len(data))  # the upload's refusals, defined once
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
@@ -187,38 +150,6 @@ def _inspect_onnx(data: bytes, *, value_range: ValueRange | str | None) -> tuple
         raise CheckpointError(
             FailureCode.ONNX_INVALID, f"The ONNX file cannot be parsed ({str(error)[:120]}). {UPLOAD_INSTEAD}"
         ) from None
-    for tensor in _onnx_tensors(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0:
-            raise CheckpointError(
-                FailureCode.ONNX_EXTERNAL_DATA,
-                f"ONNX tensor {tensor.name[:80]!r} keeps its data in an external file; only single-file models are "
-                "accepted. Export without external data (python -m gan_core export --onnx ...); models of 2 GiB "
-                "or more are too large for the platform.",
-            )
-    for opset in model.opset_import:
-        if opset.domain not in STANDARD_ONNX_DOMAINS:
-            raise CheckpointError(
-                FailureCode.ONNX_CUSTOM_OP,
-                f"The ONNX model imports the operator domain {opset.domain[:80]!r}; only standard ONNX operators "
-                "are accepted (no custom operators). Re-export using standard operators only.",
-            )
-    for function in model.functions:
-        if function.domain not in STANDARD_ONNX_DOMAINS or any(
-            node.domain not in STANDARD_ONNX_DOMAINS for node in _onnx_nodes(function.node)
-        ):
-            raise CheckpointError(
-                FailureCode.ONNX_CUSTOM_OP,
-                f"The ONNX model defines the function {function.name[:80]!r} in domain {function.domain[:80]!r}; "
-                "only standard ONNX operators are accepted. Re-export with functions inlined "
-                "(python -m gan_core export --onnx ...).",
-            )
-    for node in _onnx_nodes(model.graph.node):
-        if node.domain not in STANDARD_ONNX_DOMAINS:
-            raise CheckpointError(
-                FailureCode.ONNX_CUSTOM_OP,
-                f"ONNX node {node.name[:80]!r} uses operator {node.op_type[:80]!r} of domain {node.domain[:80]!r}; "
-                "only standard ONNX operators are accepted (no custom operators).",
-            )
     initializer_names = {tensor.name for tensor in model.graph.initializer}
     inputs = [value for value in model.graph.input if value.name not in initializer_names]
     outputs = list(model.graph.output)

@@ -10,9 +10,11 @@ sandbox) both need, in one place.
   512 bytes, the last 64 KiB, and for zips the central directory after bounding its size.
 - :func:`read_safetensors_header`: the bounded safetensors header reader and checker (length
   prefix, UTF-8 JSON object without duplicate keys, dtypes, shapes, offsets, truncation).
-- :func:`check_header`: both, as the upload runs them: the format, and for safetensors the whole
-  header and the presence of the Atelier config. What needs torch (the architecture's tensor names
-  and shapes, loading the weights, ONNX's own checker) stays in :mod:`gan_core.checkpoints`.
+- :func:`check_header`: both, as the upload runs them: the format, for safetensors the whole
+  header and the presence of the Atelier config, for ONNX the opsets, operators, functions and
+  external data (:func:`gan_core.onnx_header.check_onnx_file`, which the worker runs too). What
+  needs torch or onnx (loading the weights, ONNX inputs and outputs, ONNX's own checker) stays in
+  :mod:`gan_core.checkpoints`.
 
 Nothing here imports torch, numpy or onnx (tests/gan_platform/test_web_imports.py checks it in a
 fresh interpreter) and nothing hands participant bytes to the pickle module.
@@ -32,10 +34,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gan_core.failures import CheckpointError, FailureCode, quoted
+from gan_core.onnx_header import OVERLONG_VARINT, STANDARD_ONNX_DOMAINS, check_onnx_file, read_varint
 
 __all__ = [
     "ATELIER_METADATA_KEY",
     "MAX_SAFETENSORS_HEADER_BYTES",
+    "STANDARD_ONNX_DOMAINS",
     "UPLOAD_INSTEAD",
     "CheckpointFormat",
     "HeaderCheck",
@@ -61,7 +65,6 @@ MAX_ZIP_ENTRIES = 10_000
 MAX_ONNX_BYTES = (1 << 31) - 1
 """protobuf cannot parse a message of 2 GiB or more: larger ONNX models need external data, refused here."""
 MAX_ONNX_TOP_LEVEL_FIELDS = 100_000
-STANDARD_ONNX_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 
 UPLOAD_INSTEAD = (
     "Upload a safetensors file of a reference architecture with its config "
@@ -171,22 +174,6 @@ def _classify_zip(names: list[str] | None) -> CheckpointError:
     return _refuse("zip", "this is a zip archive. Upload the single model file itself, not an archive.")
 
 
-_OVERLONG_VARINT = -1
-
-
-def _read_varint(f: BinaryIO) -> int | None:
-    """One protobuf varint at the current position; ``None`` at end of file, ``_OVERLONG_VARINT`` past 10 bytes."""
-    value = 0
-    for shift in range(0, 70, 7):
-        byte = f.read(1)
-        if not byte:
-            return None
-        value |= (byte[0] & 0x7F) << shift
-        if not byte[0] & 0x80:
-            return value
-    return _OVERLONG_VARINT
-
-
 class _OnnxShape(enum.Enum):
     NOT_ONNX = "not_onnx"
     ONNX = "onnx"
@@ -205,14 +192,14 @@ def _onnx_structure(f: BinaryIO, size: int) -> _OnnxShape:
     for _ in range(MAX_ONNX_TOP_LEVEL_FIELDS):
         if position == size:
             return _OnnxShape.ONNX if seen_graph else _OnnxShape.NOT_ONNX
-        tag = _read_varint(f)
-        if tag is None or tag == _OVERLONG_VARINT:
+        tag = read_varint(f)
+        if tag is None or tag == OVERLONG_VARINT:
             return _OnnxShape.TRUNCATED if tag is None and seen_graph else _OnnxShape.NOT_ONNX
         field, wire_type = tag >> 3, tag & 7
         if _ONNX_MODEL_FIELDS.get(field) != wire_type:
             return _OnnxShape.NOT_ONNX
-        value = _read_varint(f)
-        if value == _OVERLONG_VARINT:
+        value = read_varint(f)
+        if value == OVERLONG_VARINT:
             return _OnnxShape.NOT_ONNX
         if value is None:
             return _OnnxShape.TRUNCATED if seen_graph or position > 0 else _OnnxShape.NOT_ONNX
@@ -496,7 +483,9 @@ def check_header(source: Path | str | BinaryIO, size: int | None = None, *, requ
     presence. An open file is left where it was.
 
     Raises:
-        CheckpointError: the codes of :func:`detect_format` and :func:`read_safetensors_header`;
+        CheckpointError: the codes of :func:`detect_format`, :func:`read_safetensors_header` and
+            :func:`gan_core.onnx_header.check_onnx_file` (``onnx_external_data``, ``onnx_custom_op``,
+            ``onnx_invalid``);
             ``bad_config`` when the config is missing or is not a JSON object.
     """
     if isinstance(source, (str, os.PathLike)):
@@ -506,6 +495,8 @@ def check_header(source: Path | str | BinaryIO, size: int | None = None, *, requ
     if size is None:
         raise TypeError("check_header(file, size): the size of an open file is required")
     detected = detect_format(source, size)
+    if detected is CheckpointFormat.ONNX:
+        check_onnx_file(source, size)
     if detected is not CheckpointFormat.SAFETENSORS:
         return HeaderCheck(format=detected, shapes={}, config=None)
     position = source.tell()

@@ -108,10 +108,11 @@ def _size_require(*, phase: Phase, size: int) -> None:
 
 def _format_require(*, phase: Phase, uploaded_file: UploadedFile, size: int) -> str:
     """The file's format, from the checks the worker runs first, torch-free (``gan_core.formats``:
-    format, header, config present; ``gan_core.architectures``: the config against its schema, the
+    format, header, config present, ONNX opsets, operators, functions and external data;
+    ``gan_core.architectures``: the config against its schema, the
     architecture accepted here, the tensors' names and shapes): a file they refuse is refused here,
     before it costs a run or a quota slot. What needs a run (the output contract, memory, time), the
-    phase's value range and ONNX operators stay with the worker."""
+    phase's value range and the ONNX inputs, outputs and ``onnx.checker`` stay with the worker."""
     try:
         header = check_header(uploaded_file, size)
         if header.config is not None:

@@ -15,6 +15,7 @@ from gan_platform.storages import private_storage
 from submissions.models import Submission, UploadSession
 from submissions.selectors import quota_get
 from submissions.upload_sessions import upload_sessions_expire
+from tests.gan_core.onnx_cases import refused_cases
 from tests.submissions.helpers import TINY_CONFIG, pickle_bytes, safetensors_bytes
 
 
@@ -172,6 +173,33 @@ def test_each_bad_file_is_refused_at_upload_with_its_code_and_no_quota_used(
     assert answer.status_code == 400 and answer.json()["error"]["code"] == code, answer.json()
     assert Submission.objects.count() == 0
     assert quota_get(phase=phase, team=alice_team).used_today == 0
+    assert stored_files(private_root / "submissions") == [] and list(sessions_dir.glob("*")) == []
+
+
+ONNX_CASES = refused_cases()
+
+
+@pytest.mark.parametrize("route", ["session", "one-shot"])
+@pytest.mark.parametrize("name", ["external_data", "custom_node", "unknown_operator", "missing_opset", "truncated"])
+def test_an_onnx_file_the_worker_refuses_is_refused_at_upload_by_either_route_and_no_quota_used(
+    client_for, phase, alice, alice_team, private_root, sessions_dir, name, route
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data, code = ONNX_CASES[name]
+    client = client_for(alice)
+    if route == "session":
+        _, answer = upload(client, data, chunk=64, filename="model.onnx")
+    else:
+        answer = client.post(
+            "/api/v1/competitions/wood/submissions/",
+            {"file": SimpleUploadedFile("model.onnx", data)},
+            format="multipart",
+        )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == code, answer.json()
+    assert Submission.objects.count() == 0
+    quota = quota_get(phase=phase, team=alice_team)
+    assert (quota.used_today, quota.used_total) == (0, 0)
     assert stored_files(private_root / "submissions") == [] and list(sessions_dir.glob("*")) == []
 
 

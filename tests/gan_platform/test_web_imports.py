@@ -17,6 +17,8 @@ TORCH_FREE = {
     "gan_core.formats",
     "gan_core.metrics",
     "gan_core.metrics.registry",
+    "gan_core.onnx_header",
+    "gan_core.onnx_operators",
     "gan_core.pixels",
     "gan_core.ratings",
     "gan_core.version",
@@ -74,3 +76,4 @@ def test_importing_the_web_side_does_not_import_torch_only_gan_cores_torch_free_
     assert report["heavy"] == [], f"the web side imported {report['heavy']}"
     assert set(report["shared"]) <= TORCH_FREE, f"the web side imported {set(report['shared']) - TORCH_FREE}"
     assert "gan_core.formats" in report["shared"]  # the upload runs the worker's header checks
+    assert "gan_core.onnx_header" in report["shared"]  # and its ONNX operator checks

@@ -16,6 +16,8 @@ from gan_core.formats import MAX_SAFETENSORS_HEADER_BYTES, check_header
 from gan_platform.errors import ApplicationError
 from submissions.services import _format_require
 from tests.gan_core.hostile import build_hostile_corpus
+from tests.gan_core.onnx_cases import refused_cases
+from tests.gan_core.onnx_cases import valid_bytes as onnx_valid_bytes
 from tests.submissions.helpers import onnx_bytes, pickle_bytes, safetensors_bytes, tar_bytes, zip_bytes
 
 HEADER_CODES = {
@@ -26,8 +28,11 @@ HEADER_CODES = {
     "bad_header",
     "bad_dtype",
     "offsets_out_of_bounds",
+    "onnx_external_data",
+    "onnx_custom_op",
 }
 """What the header alone tells: the upload must refuse these as the worker does."""
+ONNX_CASES = refused_cases()
 
 
 class _Phase:
@@ -160,11 +165,21 @@ def test_a_header_larger_than_the_worker_accepts_is_refused_without_reading_it()
 
 
 def test_a_large_onnx_file_is_recognised_from_a_few_bounded_reads():
-    graph = b"\x00" * (8 * 1024 * 1024)
-    data = b"\x08\x08" + b"\x12\x05tests" + b"\x3a" + _varint(len(graph)) + graph
+    data = onnx_valid_bytes(weight_bytes=8 * 1024 * 1024)  # its operators checked, its weights skipped
     reader = _CountingReader(data)
     assert check_header(reader, len(data)).format == "onnx"
-    assert reader.bytes_read <= 512 + 70_000 + 100
+    assert reader.bytes_read <= 512 + 70_000 + 1000
+
+
+@pytest.mark.parametrize("name", sorted(ONNX_CASES))
+def test_each_onnx_file_the_worker_refuses_by_its_operators_is_refused_at_upload_as_the_worker_does(tmp_path, name):
+    data, code = ONNX_CASES[name]
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    worker = worker_refusal(path)
+    error = refusal(data)
+    assert worker is not None and worker.code == code
+    assert (error.code, error.message, error.status) == (worker.code, worker.message, 400)
 
 
 def test_a_header_of_exactly_the_limit_is_read_and_accepted():
@@ -174,13 +189,3 @@ def test_a_header_of_exactly_the_limit_is_read_and_accepted():
     reader = _CountingReader(data)
     assert check_header(reader, len(data)).format == "safetensors"
     assert reader.bytes_read <= MAX_SAFETENSORS_HEADER_BYTES + 512 + 70_000 + 16
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
