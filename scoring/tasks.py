@@ -72,11 +72,9 @@ def worker_cache_upkeep_on_start(sender=None, **kwargs: Any) -> None:
 def worker_feature_weights_report_on_start(sender=None, **kwargs: Any) -> None:
     """A starting worker reports its pretrained feature weights, then every
     ``ATELIER_WORKER_WEIGHTS_REPORT_S`` (``scoring.worker.weights_report``)."""
-    from scoring.worker.weights_report import feature_weights_refresher_start, feature_weights_report_safely
+    from scoring.worker.weights_report import feature_weights_report_on_start
 
-    hostname = getattr(sender, "hostname", None) or "unknown"
-    feature_weights_report_safely(hostname=hostname)
-    feature_weights_refresher_start(hostname=hostname)
+    feature_weights_report_on_start(hostname=getattr(sender, "hostname", None) or "unknown")
 
 
 @shared_task(name="scoring.reference_stats_compute", bind=True, base=GpuTask)

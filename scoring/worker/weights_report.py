@@ -41,6 +41,16 @@ def feature_weights_report_safely(*, hostname: str) -> FeatureWeightsReport | No
         return None
 
 
+def feature_weights_report_on_start(*, hostname: str) -> FeatureWeightsReport | None:
+    """What a starting worker does: report now, close the connection (the pool forks children from
+    this process later; they must not share its socket), then start the refresher."""
+    report = feature_weights_report_safely(hostname=hostname)
+    if not connection.in_atomic_block:  # never at a real start; a test's transaction stays open
+        connection.close()
+    feature_weights_refresher_start(hostname=hostname)
+    return report
+
+
 def feature_weights_refresher_start(*, hostname: str, interval_s: float | None = None) -> threading.Thread | None:
     """Start (once per process) the daemon thread that reports every ``interval_s`` seconds
     (default ``ATELIER_WORKER_WEIGHTS_REPORT_S``; 0: none). Returns the thread, or None."""

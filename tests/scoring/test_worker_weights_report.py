@@ -88,6 +88,7 @@ def test_the_refresher_reports_again_after_its_interval(registry):
     assert first.verified is False
     for name, data in registry.contents.items():
         (registry.folder / f"{name}.pth").write_bytes(data)
+    feature_weights_refresher_stop()  # one refresher per process: not one another test started
     try:
         feature_weights_refresher_start(hostname="gpu3@box", interval_s=0.2)
         deadline = time.monotonic() + 10
