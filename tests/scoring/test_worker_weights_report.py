@@ -99,3 +99,29 @@ def test_the_refresher_reports_again_after_its_interval(registry):
     refreshed = FeatureWeightsReport.objects.get()
     assert refreshed.verified is True
     assert refreshed.reported_at > first.reported_at
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_process_reports_its_weights_when_it_starts(tmp_path, monkeypatch):
+    from tests.support.processes import celery_worker, wait_until
+
+    environment = {
+        weights.WEIGHTS_DIR_ENVIRONMENT_VARIABLE: str(tmp_path / "weights"),
+        "TORCH_HOME": str(tmp_path / "torch-home"),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    expected = [{"name": row["name"], "filename": row["filename"], "state": row["state"]} for row in weights.status()]
+    assert any(row["state"] == "missing" for row in expected)  # the empty folders hold none of the networks
+
+    with celery_worker(hostname="weights-report-test@%h", **environment):
+        report = wait_until(
+            lambda: FeatureWeightsReport.objects.filter(hostname__startswith="weights-report-test@").first(),
+            timeout=120,
+            message="the worker's weights report",
+        )
+    assert report.files == expected
+    assert [row["name"] for row in report.files] == list(weights.REGISTRY)
+    assert report.verified is False
+    assert feature_weights_availability().state == "none"
