@@ -70,11 +70,12 @@ def worker_cache_upkeep_on_start(sender=None, **kwargs: Any) -> None:
 
 @worker_ready.connect
 def worker_feature_weights_report_on_start(sender=None, **kwargs: Any) -> None:
-    """A starting worker reports its pretrained feature weights, then every
+    """A starting worker of the GPU queue reports its pretrained feature weights, then every
     ``ATELIER_WORKER_WEIGHTS_REPORT_S`` (``scoring.worker.weights_report``)."""
-    from scoring.worker.weights_report import feature_weights_report_on_start
+    from scoring.worker.weights_report import consumes_gpu_queue, feature_weights_report_on_start
 
-    feature_weights_report_on_start(hostname=getattr(sender, "hostname", None) or "unknown")
+    if consumes_gpu_queue(sender):  # a worker of the default queue only scores nothing: no report
+        feature_weights_report_on_start(hostname=getattr(sender, "hostname", None) or "unknown")
 
 
 @shared_task(name="scoring.reference_stats_compute", bind=True, base=GpuTask)

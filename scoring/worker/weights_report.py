@@ -1,6 +1,6 @@
 """A worker's report of its pretrained feature-network weights, for the web side.
 
-The web side imports no torch and sees no worker's disk; a worker writes what
+The web side imports no torch and sees no worker's disk; a worker of the GPU queue writes what
 ``python -m gan_core weights status`` would print (:func:`gan_core.weights.status`: each registered
 file verified, missing or corrupt) to :class:`competitions.models.FeatureWeightsReport` when it
 starts (Celery's ``worker_ready``, :mod:`scoring.tasks`) and every ``ATELIER_WORKER_WEIGHTS_REPORT_S``
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -23,6 +24,17 @@ logger = logging.getLogger(__name__)
 
 _refresher: threading.Thread | None = None
 _refresher_lock = threading.Lock()
+
+
+def consumes_gpu_queue(consumer: Any) -> bool:
+    """Whether the worker whose consumer is ``consumer`` (``worker_ready``'s sender) takes tasks of
+    ``ATELIER_GPU_QUEUE``: only those score, so only those report. Without a queue list (no
+    ``--queues``, or a sender without an app, as in tests) it consumes every declared queue."""
+    app = getattr(consumer, "app", None)
+    if app is None:
+        return True
+    queues = app.amqp.queues.consume_from
+    return not queues or settings.ATELIER_GPU_QUEUE in queues
 
 
 def feature_weights_report(*, hostname: str) -> FeatureWeightsReport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -81,6 +82,22 @@ def test_worker_ready_reports_and_a_complete_set_is_verified(registry):
     assert (availability.state, availability.workers, availability.pretrained_default) == ("all", ["gpu2@box"], True)
 
 
+@pytest.mark.django_db
+def test_a_worker_of_the_default_queue_only_does_not_report(registry, settings):
+    def consumer(*queues: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            hostname=f"{'-'.join(queues)}@box",
+            app=SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=dict.fromkeys(queues)))),
+        )
+
+    worker_feature_weights_report_on_start(sender=consumer("default"))
+    assert not FeatureWeightsReport.objects.exists()
+    worker_feature_weights_report_on_start(sender=consumer("default", settings.ATELIER_GPU_QUEUE))
+    assert list(FeatureWeightsReport.objects.values_list("hostname", flat=True)) == [
+        f"default-{settings.ATELIER_GPU_QUEUE}@box"
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_refresher_reports_again_after_its_interval(registry):
     worker_feature_weights_report_on_start(sender=SimpleNamespace(hostname="gpu3@box"))
@@ -115,7 +132,8 @@ def test_a_real_worker_process_reports_its_weights_when_it_starts(tmp_path, monk
     expected = [{"name": row["name"], "filename": row["filename"], "state": row["state"]} for row in weights.status()]
     assert any(row["state"] == "missing" for row in expected)  # the empty folders hold none of the networks
 
-    with celery_worker(hostname="weights-report-test@%h", **environment):
+    queue = f"test-weights-{uuid.uuid4().hex[:8]}"
+    with celery_worker(queues=[queue], hostname="weights-report-test@%h", ATELIER_GPU_QUEUE=queue, **environment):
         report = wait_until(
             lambda: FeatureWeightsReport.objects.filter(hostname__startswith="weights-report-test@").first(),
             timeout=120,
