@@ -1,5 +1,6 @@
 """Admin of the competitions app: competitions (with phases and metrics inline), image sets, phases
-(with the "reveal private leaderboard" action), teams and participations.
+(with the "reveal private leaderboard" action), teams and participations, and the scoring workers'
+feature-weights reports (read-only: the workers write them).
 
 Image sets are replaced through ``manage.py import_competition`` or the services, never edited
 row by row here: their counts, hash and split are read-only.
@@ -14,7 +15,16 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from competitions import services
-from competitions.models import Competition, DatasetImage, ImageSet, Participation, Phase, PhaseMetric, Team
+from competitions.models import (
+    Competition,
+    DatasetImage,
+    FeatureWeightsReport,
+    ImageSet,
+    Participation,
+    Phase,
+    PhaseMetric,
+    Team,
+)
 from gan_platform.errors import ApplicationError
 
 
@@ -255,6 +265,21 @@ class ParticipationAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "team__name", "competition__slug")
     readonly_fields = ("competition", "user", "team", "accepted_rules_at", "joined_at")
     list_select_related = ("competition", "user", "team")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(FeatureWeightsReport)
+class FeatureWeightsReportAdmin(admin.ModelAdmin):
+    list_display = ("hostname", "verified", "missing_files", "reported_at")
+    list_filter = ("verified",)
+    search_fields = ("hostname",)
+    readonly_fields = ("hostname", "files", "verified", "reported_at")
+
+    @admin.display(description="missing or corrupt")
+    def missing_files(self, report: FeatureWeightsReport) -> str:
+        return ", ".join(report.missing) or "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -261,3 +261,29 @@ class Participation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.competition.slug} ({self.team})"
+
+
+class FeatureWeightsReport(models.Model):
+    """What one scoring worker last reported of its pretrained feature-network weight files.
+
+    Written by the worker (``scoring.worker.weights_report``: when it starts and every
+    ``ATELIER_WORKER_WEIGHTS_REPORT_S``) from gan_core's weights registry, so that the web side,
+    which imports no torch and sees no worker's disk, can say at a competition's creation whether
+    pretrained weights are present (``competitions.selectors.feature_weights_availability``).
+    ``files``: ``[{"name", "filename", "state"}]``, state ``verified``, ``missing`` or ``corrupt``.
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    files = models.JSONField(default=list)
+    verified = models.BooleanField(default=False, help_text="Every registered weight file is present and verified.")
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}: {'verified' if self.verified else 'incomplete'} at {self.reported_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def missing(self) -> list[str]:
+        return [row.get("name", "?") for row in self.files if row.get("state") != "verified"]

@@ -26,7 +26,13 @@ from django.views.decorators.http import require_POST
 
 from competitions.bundles import bundle_export_bytes, bundle_import
 from competitions.models import Competition, ImageSet, Phase, PhaseMetric
-from competitions.selectors import competition_get, is_organizer, public_images
+from competitions.selectors import (
+    RANDOM_WEIGHTS_MEANING,
+    competition_get,
+    feature_weights_availability,
+    is_organizer,
+    public_images,
+)
 from competitions.services import (
     COMPETITION_FIELDS,
     PHASE_FIELDS,
@@ -176,7 +182,11 @@ def _apply_errors(form: forms.Form, error: ApplicationError) -> None:
 def competition_new(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise Http404("Only organizers (staff accounts) create competitions.")
-    form = CompetitionForm(request.POST or None)
+    weights = feature_weights_availability()
+    default_weights = (
+        Competition.FeatureWeights.PRETRAINED if weights.pretrained_default else Competition.FeatureWeights.RANDOM
+    )
+    form = CompetitionForm(request.POST or None, initial={"feature_weights": default_weights})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
@@ -188,7 +198,11 @@ def competition_new(request: HttpRequest) -> HttpResponse:
                 request, f"{competition.title} is created as a {competition.visibility}. Add a phase next."
             )
             return redirect("competitions:organizer-phase-new", slug=competition.slug)
-    return render(request, "competitions/organizer/competition_form.html", {"form": form, "competition": None})
+    return render(
+        request,
+        "competitions/organizer/competition_form.html",
+        {"form": form, "competition": None, "weights": weights, "random_weights_meaning": RANDOM_WEIGHTS_MEANING},
+    )
 
 
 @login_required

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from competitions.models import Competition, DatasetImage, ImageSet, Participation, Phase, PhaseMetric
+from competitions.models import (
+    Competition,
+    DatasetImage,
+    FeatureWeightsReport,
+    ImageSet,
+    Participation,
+    Phase,
+    PhaseMetric,
+)
 
 
 def is_organizer(*, competition: Competition, user: Any) -> bool:
@@ -112,4 +121,80 @@ def team_members(*, team_id: int) -> list[str]:
     """User names of a team's members, sorted."""
     return sorted(
         Participation.objects.filter(team_id=team_id).select_related("user").values_list("user__username", flat=True)
+    )
+
+
+#: Workers that reported within this window count for :func:`feature_weights_availability`.
+FEATURE_WEIGHTS_REPORT_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class FeatureWeightsAvailability:
+    """What the scoring workers seen lately report of their pretrained weights.
+
+    ``state``: ``all`` (every worker seen has every registered file, verified), ``some``,
+    ``none``, or ``unknown`` (no worker reported within the window).
+    """
+
+    state: str
+    workers: list[str] = field(default_factory=list)
+    with_weights: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def pretrained_default(self) -> bool:
+        return self.state == "all"
+
+    @property
+    def message(self) -> str:
+        count = len(self.workers)
+        missing = f" (missing or corrupt: {', '.join(self.missing)})" if self.missing else ""
+        if self.state == "all":
+            return (
+                f"All {count} scoring worker(s) seen in the last 24 hours have the pretrained feature weights, "
+                "verified: pretrained is the default."
+            )
+        if self.state == "some":
+            return (
+                f"Only {len(self.with_weights)} of the {count} scoring workers seen in the last 24 hours have the "
+                f"pretrained feature weights{missing}. A pretrained competition's runs on the others go back to "
+                "the queue and, after their retries, fail as the platform's fault (never counted against a "
+                "quota): run `python -m gan_core weights fetch` on them. Random-initialised is the default."
+            )
+        if self.state == "none":
+            return (
+                f"None of the {count} scoring worker(s) seen in the last 24 hours has the pretrained feature "
+                f"weights{missing}: a pretrained competition cannot be scored until they are fetched "
+                "(`python -m gan_core weights fetch` on each worker). Random-initialised is the default."
+            )
+        return (
+            "No scoring worker has reported in the last 24 hours, so whether the pretrained feature weights "
+            "are present is unknown (a worker reports when it starts). Random-initialised is the default."
+        )
+
+
+RANDOM_WEIGHTS_MEANING = (
+    "Random-initialised: scores are computed with seeded random feature networks; they rank this "
+    "competition's submissions among themselves only, are not comparable with published FID or with "
+    "other competitions, and every page marks them Not calibrated."
+)
+
+
+def feature_weights_availability(*, at: datetime | None = None) -> FeatureWeightsAvailability:
+    """Whether the scoring workers that reported in the 24 hours before ``at`` (now by default)
+    have the pretrained feature weights (one query)."""
+    since = (at or timezone.now()) - FEATURE_WEIGHTS_REPORT_WINDOW
+    reports = list(FeatureWeightsReport.objects.filter(reported_at__gte=since).order_by("hostname"))
+    if not reports:
+        return FeatureWeightsAvailability(state="unknown")
+    with_weights = [report.hostname for report in reports if report.verified]
+    missing = sorted({name for report in reports for name in report.missing})
+    if len(with_weights) == len(reports):
+        state = "all"
+    elif with_weights:
+        state = "some"
+    else:
+        state = "none"
+    return FeatureWeightsAvailability(
+        state=state, workers=[report.hostname for report in reports], with_weights=with_weights, missing=missing
     )

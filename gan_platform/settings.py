@@ -292,6 +292,9 @@ ATELIER_WORKER_CACHE_DIR = Path(env_str("ATELIER_WORKER_CACHE_DIR", str(VAR_DIR 
 ATELIER_WORKER_CACHE_MIN_FREE_MB = env_int("ATELIER_WORKER_CACHE_MIN_FREE_MB", 256)
 # Checkpoints and image sets beyond this are evicted, least recently used first (0: no bound).
 ATELIER_WORKER_CACHE_MAX_MB = env_int("ATELIER_WORKER_CACHE_MAX_MB", 20480)
+# A worker reports its pretrained feature weights (gan_core's registry) when it starts and this often
+# (seconds; 0: only at start); the create-competition page reads the reports of the last 24 hours.
+ATELIER_WORKER_WEIGHTS_REPORT_S = env_int("ATELIER_WORKER_WEIGHTS_REPORT_S", 3600)
 CELERY_TASK_ROUTES["scoring.reconcile"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
 CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
     "task": "scoring.reconcile",

@@ -40,3 +40,6 @@ ATELIER_MICROCACHE_SECONDS = 0
 # by turning this off.
 ATELIER_WEBHOOK_ALLOW_LOOPBACK = True
 ATELIER_WEBHOOK_RETRY_BASE_SECONDS = env_int("ATELIER_WEBHOOK_RETRY_BASE_SECONDS", 0)  # noqa: F405
+
+# Workers started by tests report their weights when they start, without a refreshing thread.
+ATELIER_WORKER_WEIGHTS_REPORT_S = env_int("ATELIER_WORKER_WEIGHTS_REPORT_S", 0)  # noqa: F405

@@ -68,6 +68,16 @@ def worker_cache_upkeep_on_start(sender=None, **kwargs: Any) -> None:
     cache_upkeep_safely()
 
 
+@worker_ready.connect
+def worker_feature_weights_report_on_start(sender=None, **kwargs: Any) -> None:
+    """A starting worker of the GPU queue reports its pretrained feature weights, then every
+    ``ATELIER_WORKER_WEIGHTS_REPORT_S`` (``scoring.worker.weights_report``)."""
+    from scoring.worker.weights_report import consumes_gpu_queue, feature_weights_report_on_start
+
+    if consumes_gpu_queue(sender):  # a worker of the default queue only scores nothing: no report
+        feature_weights_report_on_start(hostname=getattr(sender, "hostname", None) or "unknown")
+
+
 @shared_task(name="scoring.reference_stats_compute", bind=True, base=GpuTask)
 def reference_stats_compute(self, image_set_id: int) -> list[int]:
     """Compute (or find) the cached statistics of style set ``image_set_id``; returns ReferenceStats ids."""

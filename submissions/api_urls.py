@@ -35,6 +35,7 @@ urlpatterns = [
         upload_session_apis.UploadSessionCompleteApi.as_view(),
         name="upload-session-complete",
     ),
+    path("competitions/<slug:slug>/starter-kit.zip", output_apis.StarterKitGetApi.as_view(), name="starter-kit"),
     path("competitions/<slug:slug>/compare/", output_apis.ComparisonGetApi.as_view(), name="compare"),
     path("submissions/<int:submission_id>/", apis.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:submission_id>/cancel/", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),

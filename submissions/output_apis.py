@@ -1,5 +1,6 @@
-"""REST API of a submission's preview outputs (under ``/api/v1/``): the list, each PNG, and the
-comparison of several submissions (scores and outputs on the same public preview inputs).
+"""REST API of a submission's preview outputs (under ``/api/v1/``): the list, each PNG, the
+comparison of several submissions (scores and outputs on the same public preview inputs), and a
+phase's starter kit (the zip the Data page offers, for token-authenticated clients).
 
 Kept apart from ``submissions.apis`` for size. A submission the requester may not see answers 404,
 never 403; only public preview images have outputs (nothing generated from a hidden image leaves
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +26,7 @@ from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 from submissions import comparisons, selectors
 from submissions.apis import PngRenderer, _competition_or_404, _ErrorsAsJsonMixin, _submission_or_404
+from submissions.starter_kits import starter_kit_zip
 
 
 class SubmissionOutputListApi(APIView):
@@ -159,3 +161,36 @@ class ComparisonGetApi(APIView):
             ],
         }
         return Response(self.OutputSerializer(data).data)
+
+
+class ZipRenderer(BaseRenderer):
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
+        return data
+
+
+class StarterKitGetApi(_ErrorsAsJsonMixin, APIView):
+    """The phase's starter kit (``?phase=``, default the open one), the zip of the Data page:
+    public images, constraints, the exact commands and the baseline checkpoint. Anyone who sees
+    the competition; 404 otherwise."""
+
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer, ZipRenderer]
+
+    @extend_schema(
+        operation_id="starter_kit_get",
+        parameters=[OpenApiParameter("phase", str, description="phase slug (default: the open phase)")],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, **error_responses(404)},
+    )
+    def get(self, request: Request, slug: str) -> Any:
+        competition = _competition_or_404(slug=slug, user=request.user)
+        phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
+        response = StreamingHttpResponse(
+            starter_kit_zip(competition=competition, phase=phase), content_type="application/zip"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{phase.slug}-starter-kit.zip"'
+        response["Cache-Control"] = "private, no-cache"
+        return response

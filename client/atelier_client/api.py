@@ -12,8 +12,10 @@ so a checkpoint of any size is sent without being read into memory.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import re
 import secrets
 import socket
 import ssl
@@ -190,6 +192,13 @@ def _decode_json(raw: bytes, content_type: str) -> Any:
         return None
 
 
+def _attachment_name(disposition: str) -> str:
+    """The bare file name of ``Content-Disposition: attachment; filename="..."`` (no folder), or ''."""
+    match = re.search(r'filename="?([^";]+)"?', disposition)
+    name = Path(match.group(1)).name if match else ""
+    return "" if name in {"", ".", ".."} else name
+
+
 _STATUS_CODES = {
     400: "validation_error",
     401: "not_authenticated",
@@ -292,28 +301,15 @@ class AtelierApi:
 
         connection = self._connection(timeout or self.timeout)
         try:
-            try:
-                connection.request(method, target, body=payload, headers=headers)
-            except (BrokenPipeError, ConnectionResetError):
-                # The server may answer (413, 403...) and close before the whole upload was sent: read its answer.
-                if body is None and raw_body is None:
-                    raise
-            response = connection.getresponse()
-            raw = response.read()
-        except UploadFileError:
-            raise
-        except ssl.SSLError as error:
-            raise ServerUnreachableError(f"TLS with {self.url} failed: {error}") from error
-        except socket.gaierror as error:
-            raise ServerUnreachableError(f"Cannot resolve the host of {self.url}: {error.strerror or error}") from error
-        except TimeoutError as error:
-            raise ServerUnreachableError(f"{self.url} did not answer in time ({method} {target})") from error
-        except ConnectionRefusedError as error:
-            raise ServerUnreachableError(f"{self.url} refused the connection: is the server running?") from error
-        except (ConnectionError, http.client.HTTPException) as error:
-            raise ServerUnreachableError(f"The connection to {self.url} broke: {error}") from error
-        except OSError as error:
-            raise ServerUnreachableError(f"Cannot reach {self.url}: {error}") from error
+            with self._transport_errors(method, target):
+                try:
+                    connection.request(method, target, body=payload, headers=headers)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The server may answer (413, 403...) and close before the whole upload was sent: read its answer.
+                    if body is None and raw_body is None:
+                        raise
+                response = connection.getresponse()
+                raw = response.read()
         finally:
             connection.close()
 
@@ -336,6 +332,80 @@ class AtelierApi:
                 code=f"http_{response.status}",
             )
         raise _error_from_response(response.status, response.reason, decoded, full_url)
+
+    @contextlib.contextmanager
+    def _transport_errors(self, method: str, target: str) -> Iterator[None]:
+        """Turn what the network raises into :class:`ServerUnreachableError` that says what failed."""
+        try:
+            yield
+        except UploadFileError:
+            raise
+        except ssl.SSLError as error:
+            raise ServerUnreachableError(f"TLS with {self.url} failed: {error}") from error
+        except socket.gaierror as error:
+            raise ServerUnreachableError(f"Cannot resolve the host of {self.url}: {error.strerror or error}") from error
+        except TimeoutError as error:
+            raise ServerUnreachableError(f"{self.url} did not answer in time ({method} {target})") from error
+        except ConnectionRefusedError as error:
+            raise ServerUnreachableError(f"{self.url} refused the connection: is the server running?") from error
+        except (ConnectionError, http.client.HTTPException) as error:
+            raise ServerUnreachableError(f"The connection to {self.url} broke: {error}") from error
+        except OSError as error:
+            raise ServerUnreachableError(f"Cannot reach {self.url}: {error}") from error
+
+    def download(
+        self,
+        path: str,
+        *,
+        destination: Path | None = None,
+        query: dict[str, str | None] | None = None,
+        overwrite: bool = False,
+    ) -> tuple[Path, int]:
+        """GET ``/api/v1/<path>`` and stream the answer into ``destination`` (default: the name the
+        server gives, in the current folder), written to a temporary file beside it and renamed into
+        place, so a failed download leaves nothing; returns ``(path, bytes written)``. Raises
+        :class:`ApiError` for an error answer, :class:`ServerUnreachableError`, :class:`FileExistsError`
+        when the file exists and ``overwrite`` is false, or :class:`OSError` when it cannot be written."""
+        target = f"{self._prefix}/api/v1/{path.lstrip('/')}"
+        params = {key: value for key, value in (query or {}).items() if value is not None}
+        if params:
+            target = f"{target}?{urlencode(params)}"
+        full_url = f"{self._scheme}://{urlsplit(self.url).netloc}{target}"
+        headers = {"Accept": "application/zip, application/json", "User-Agent": f"atelier-client/{__version__}"}
+        if self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        connection = self._connection(self.timeout)
+        temporary: Path | None = None
+        try:
+            with self._transport_errors("GET", target):
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+                if response.status != 200:
+                    raw = response.read()
+            if response.status != 200:
+                payload = _decode_json(raw, response.getheader("Content-Type", ""))
+                raise _error_from_response(response.status, response.reason, payload, full_url)
+            if destination is None:
+                destination = Path(_attachment_name(response.getheader("Content-Disposition", "")) or "download")
+            destination = Path(destination)
+            if destination.exists() and not overwrite:
+                raise FileExistsError(f"{destination} exists")
+            temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.partial")
+            written = 0
+            with temporary.open("wb") as handle:  # local errors stay OSError; network ones are mapped below
+                while True:
+                    with self._transport_errors("GET", target):
+                        block = response.read(DEFAULT_CHUNK_SIZE)
+                    if not block:
+                        break
+                    handle.write(block)
+                    written += len(block)
+            temporary.replace(destination)
+            return destination, written
+        finally:
+            connection.close()
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
 
     @staticmethod
     def _counted(body: MultipartBody, on_progress: Callable[[int, int], None] | None) -> Iterator[bytes]:
@@ -474,6 +544,43 @@ class AtelierApi:
     def reply_create(self, slug: str, topic_id: int, *, body: str) -> dict[str, Any]:
         return self.request(
             "POST", f"competitions/{quote(slug, safe='')}/topics/{int(topic_id)}/reply/", json_body={"body": body}
+        )
+
+    def topic_moderate(
+        self,
+        slug: str,
+        topic_id: int,
+        *,
+        hidden: bool | None = None,
+        locked: bool | None = None,
+        pinned: bool | None = None,
+    ) -> dict[str, Any]:
+        """POST competitions/{slug}/topics/{id}/moderate/ (organizers; fields left None stay as they are)."""
+        changes = {"hidden": hidden, "locked": locked, "pinned": pinned}
+        return self.request(
+            "POST",
+            f"competitions/{quote(slug, safe='')}/topics/{int(topic_id)}/moderate/",
+            json_body={key: value for key, value in changes.items() if value is not None},
+        )
+
+    def reply_moderate(self, slug: str, reply_id: int, *, hidden: bool) -> dict[str, Any]:
+        """POST competitions/{slug}/replies/{id}/moderate/ (organizers)."""
+        return self.request(
+            "POST",
+            f"competitions/{quote(slug, safe='')}/replies/{int(reply_id)}/moderate/",
+            json_body={"hidden": hidden},
+        )
+
+    def starter_kit_download(
+        self, slug: str, *, destination: Path | None = None, phase: str | None = None, overwrite: bool = False
+    ) -> tuple[Path, int]:
+        """GET competitions/{slug}/starter-kit.zip into ``destination`` (default: the server's file name,
+        ``SLUG-PHASE-starter-kit.zip``); returns ``(path, size in bytes)``."""
+        return self.download(
+            f"competitions/{quote(slug, safe='')}/starter-kit.zip",
+            destination=destination,
+            query={"phase": phase},
+            overwrite=overwrite,
         )
 
     def notification_settings_get(self) -> dict[str, bool]:

@@ -22,6 +22,7 @@ from atelier_client.commands import (
     command_whoami,
 )
 from atelier_client.discussion import parsers_add as discussion_parsers_add
+from atelier_client.downloads import parsers_add as downloads_parsers_add
 from atelier_client.exit_codes import EXIT_CODES_HELP
 
 
@@ -184,4 +185,5 @@ def parser_build() -> argparse.ArgumentParser:
     quota.set_defaults(handler=command_quota)
 
     discussion_parsers_add(add, json_option)
+    downloads_parsers_add(add, json_option, phase_option)
     return parser

@@ -1,5 +1,5 @@
 """The discussion and notification commands of ``atelier``: ``topics``, ``topic``, ``post``, ``reply``,
-``notifications``. Moderation stays in the pages and the API."""
+``moderate`` (organizers: hide, lock or pin a topic, hide a reply), ``notifications``."""
 
 from __future__ import annotations
 
@@ -106,6 +106,38 @@ def command_reply(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+#: ``moderate``'s options: (attribute, API field, value) of each flag.
+MODERATION_FLAGS = {
+    "hide": ("hidden", True),
+    "show": ("hidden", False),
+    "lock": ("locked", True),
+    "unlock": ("locked", False),
+    "pin": ("pinned", True),
+    "unpin": ("pinned", False),
+}
+
+
+def command_moderate(args: argparse.Namespace) -> ExitCode:
+    changes = {field: value for flag, (field, value) in MODERATION_FLAGS.items() if getattr(args, flag)}
+    if not changes:
+        raise CliError("Say what to change: --hide or --show, --lock or --unlock, --pin or --unpin.", ExitCode.USAGE)
+    if args.reply:
+        if set(changes) != {"hidden"}:
+            raise CliError("A reply can only be hidden or shown: give --hide or --show with --reply.", ExitCode.USAGE)
+        reply = _api(args).reply_moderate(args.competition, args.id, hidden=changes["hidden"])
+        if args.json:
+            _json_out(reply)
+        else:
+            _out(f"Reply #{reply['id']} is now {'hidden' if reply['is_hidden'] else 'shown'}.")
+        return ExitCode.OK
+    topic = _api(args).topic_moderate(args.competition, args.id, **changes)
+    if args.json:
+        _json_out(topic)
+    else:
+        _out(f"Topic #{topic['id']} {_one_line(topic['title'])[:60]}: now [{_flags(topic)}].")
+    return ExitCode.OK
+
+
 def command_notifications(args: argparse.Namespace) -> ExitCode:
     api = _api(args)
     changes = {
@@ -161,6 +193,24 @@ def parsers_add(add, json_option: argparse.ArgumentParser) -> None:
     reply.add_argument("id", metavar="ID", type=positive, help="topic id")
     body_options(reply)
     reply.set_defaults(handler=command_reply)
+
+    moderate = add(
+        "moderate",
+        "Organizers: hide or show, lock or unlock, pin or unpin a discussion topic (--reply: hide or show a reply).",
+        json_option,
+    )
+    moderate.add_argument("competition", metavar="COMPETITION", help="competition slug")
+    moderate.add_argument("id", metavar="ID", type=positive, help="topic id (with --reply: reply id)")
+    moderate.add_argument("--reply", action="store_true", help="ID is a reply's, not a topic's")
+    for first, second, first_help, second_help in (
+        ("hide", "show", "hide it from participants", "show it again"),
+        ("lock", "unlock", "close the topic to replies", "open it to replies again"),
+        ("pin", "unpin", "keep the topic on top of the list", "let it sort by activity again"),
+    ):
+        pair = moderate.add_mutually_exclusive_group()
+        pair.add_argument(f"--{first}", action="store_true", help=first_help)
+        pair.add_argument(f"--{second}", action="store_true", help=second_help)
+    moderate.set_defaults(handler=command_moderate)
 
     notifications = add(
         "notifications",

@@ -29,6 +29,7 @@ from competitions.services.competitions import (
     phase_private_reveal,
     phase_update,
 )
+from competitions.services.feature_weights import feature_weights_report_record
 from competitions.services.imagesets import (
     content_split_apply,
     content_split_compute,
@@ -57,6 +58,7 @@ __all__ = [
     "competition_organizer_add",
     "competition_update",
     "content_split_apply",
+    "feature_weights_report_record",
     "content_split_compute",
     "image_set_replace",
     "image_set_replace_from_folder",

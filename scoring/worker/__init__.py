@@ -16,6 +16,8 @@ it imports torch through gan_core. Its modules, along the run:
   database blip;
 - :mod:`scoring.worker.upkeep`: the cache's upkeep (work folders of killed runs, the size bound
   ``ATELIER_WORKER_CACHE_MAX_MB``), when a worker starts and after every run.
+- :mod:`scoring.worker.weights_report`: the worker's pretrained feature weights, reported to the
+  database when it starts and every ``ATELIER_WORKER_WEIGHTS_REPORT_S``.
 
 Everything the worker reads or writes goes through Django's storage API (``private_storage()``),
 so a worker on another machine works against S3-compatible object storage as well as against

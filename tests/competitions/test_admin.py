@@ -25,9 +25,13 @@ def wood(organizer, alice):
     return competition
 
 
-@pytest.mark.parametrize("model", ["competition", "phase", "imageset", "team", "participation"])
+@pytest.mark.parametrize("model", ["competition", "phase", "imageset", "team", "participation", "featureweightsreport"])
 def test_every_changelist_and_change_page_renders(root_client, wood, model):
     from django.apps import apps
+
+    from competitions.services import feature_weights_report_record
+
+    feature_weights_report_record(hostname="gpu1", files=[{"name": "vgg19", "filename": "v.pth", "state": "missing"}])
 
     row = apps.get_model("competitions", model).objects.first()
 
@@ -98,3 +102,13 @@ def test_the_competition_form_shows_the_slug_rule(root_client, wood):
     assert response.status_code == 302
     created = Competition.objects.get(slug="good")
     assert created.organizers.filter(username="root").exists()
+
+
+def test_the_weights_reports_list_names_the_missing_files(root_client, wood):
+    from competitions.services import feature_weights_report_record
+
+    feature_weights_report_record(
+        hostname="gpu7", files=[{"name": "vgg19", "filename": "vgg19.pth", "state": "corrupt"}]
+    )
+    page = root_client.get("/admin/competitions/featureweightsreport/").content.decode()
+    assert "gpu7" in page and '<td class="field-missing_files">vgg19</td>' in page

@@ -89,3 +89,16 @@ def test_public_images_are_the_style_set_and_the_previews_only(organizer):
     assert len(images) == 5 and all(image.split in ("", "public") for image in images)
     hidden = competition.image_sets.get(kind="content").images.filter(is_preview=False).first()
     assert selectors.public_image_get(competition=competition, image_id=hidden.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_weights_report_with_an_unknown_state_or_no_hostname_is_refused_and_nothing_is_written():
+    from competitions.models import FeatureWeightsReport
+    from competitions.services import feature_weights_report_record
+    from gan_platform.errors import ApplicationError
+
+    with pytest.raises(ApplicationError, match="state 'present' of 'vgg19' is not one of verified, missing, corrupt"):
+        feature_weights_report_record(hostname="gpu1", files=[{"name": "vgg19", "state": "present"}])
+    with pytest.raises(ApplicationError, match="needs the worker's hostname"):
+        feature_weights_report_record(hostname=" ", files=[])
+    assert not FeatureWeightsReport.objects.exists()

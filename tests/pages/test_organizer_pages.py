@@ -3,6 +3,7 @@ rerun while queued or running, phase sizes in MB, the ended phase said everywher
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -134,3 +135,65 @@ def test_duplicate_this_competition_copies_it_as_a_draft(client, wood, settings,
     assert copy.image_sets.get(kind="content").image_count == 6
     client.logout()
     assert client.get("/c/wood-2027/").status_code == 404
+
+
+def _report(hostname: str, *, verified: bool, hours_ago: float = 0) -> None:
+    from competitions.models import FeatureWeightsReport
+    from competitions.services import feature_weights_report_record
+
+    files = [
+        {"name": "inception-v3-fid", "filename": "pt_inception.pth", "state": "verified"},
+        {"name": "vgg19", "filename": "vgg19.pth", "state": "verified" if verified else "missing"},
+    ]
+    feature_weights_report_record(hostname=hostname, files=files)
+    FeatureWeightsReport.objects.filter(hostname=hostname).update(
+        reported_at=timezone.now() - timedelta(hours=hours_ago)
+    )
+
+
+def _new_competition_page(client, wood) -> tuple[str, str, str]:
+    client.force_login(wood.organizers.get())
+    page = client.get("/organize/new/").content.decode()
+    notice = re.search(r'<div class="notice" id="feature-weights-status" data-state="(\w+)">(.*?)</div>', page, re.S)
+    selected = re.search(r'<option value="(\w+)" selected>', page.split('name="feature_weights"', 1)[1])
+    text = html.unescape(re.sub(r"<[^>]+>", "", notice.group(2)))
+    return notice.group(1), " ".join(text.split()), selected.group(1)
+
+
+@pytest.mark.parametrize(
+    ("reports", "state", "default", "says"),
+    [
+        ([], "unknown", "random", "No scoring worker has reported in the last 24 hours"),
+        ([("old", True, 30)], "unknown", "random", "No scoring worker has reported in the last 24 hours"),
+        (
+            [("gpu1", True, 0), ("gpu2", True, 2)],
+            "all",
+            "pretrained",
+            "All 2 scoring worker(s) seen in the last 24 hours have the pretrained feature weights, verified",
+        ),
+        (
+            [("gpu1", True, 0), ("gpu2", False, 1), ("old", False, 48)],
+            "some",
+            "random",
+            "Only 1 of the 2 scoring workers seen in the last 24 hours have the pretrained feature weights "
+            "(missing or corrupt: vgg19)",
+        ),
+        (
+            [("gpu1", False, 0), ("old", True, 25)],
+            "none",
+            "random",
+            "None of the 1 scoring worker(s) seen in the last 24 hours has the pretrained feature weights "
+            "(missing or corrupt: vgg19)",
+        ),
+    ],
+)
+def test_the_new_competition_page_says_whether_workers_have_the_weights_and_defaults_from_it(
+    client, wood, reports, state, default, says
+):
+    for hostname, verified, hours_ago in reports:
+        _report(hostname, verified=verified, hours_ago=hours_ago)
+    shown_state, notice, selected = _new_competition_page(client, wood)
+    assert (shown_state, selected) == (state, default)
+    assert says in notice
+    assert "they rank this competition's submissions among themselves only" in notice
+    assert "every page marks them Not calibrated" in notice
