@@ -17,22 +17,7 @@ from submissions.selectors import quota_get
 from submissions.upload_sessions import upload_sessions_expire
 from tests.gan_core.onnx_cases import refused_cases
 from tests.submissions.helpers import TINY_CONFIG, pickle_bytes, safetensors_bytes
-
-
-@pytest.fixture
-def private_root(settings, tmp_path):
-    """Private storage on local disk, in the object-storage pass too: these tests are about the local-disk
-    backend of upload sessions (chunks through the web; S3 sessions: test_upload_sessions_s3.py)."""
-    root = tmp_path / "private"
-    settings.ATELIER_S3_BUCKET = ""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": None},
-        },
-    }
-    return root
+from tests.support.local_storage import local_private_root  # noqa: F401 (the private_root fixture)
 
 
 @pytest.fixture(autouse=True)

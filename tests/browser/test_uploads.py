@@ -13,26 +13,11 @@ from gan_platform.storages import private_storage
 from submissions.models import Submission, UploadSession
 from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
 from tests.submissions.helpers import safetensors_bytes
+from tests.support.local_storage import local_private_root  # noqa: F401 (the private_root fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHUNK = 64 * 1024
-
-
-@pytest.fixture
-def private_root(settings, tmp_path):
-    """Private storage on local disk, in the object-storage pass too: these tests are about the local-disk
-    backend of upload sessions (chunks through the web; S3 sessions: test_upload_sessions_s3.py)."""
-    root = tmp_path / "private"
-    settings.ATELIER_S3_BUCKET = ""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": None},
-        },
-    }
-    return root
 
 
 @pytest.fixture

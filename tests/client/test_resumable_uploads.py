@@ -24,26 +24,11 @@ from tests.client.test_live_server import (  # noqa: F401 (fixtures)
 )
 from tests.submissions.helpers import TINY_CONFIG, safetensors_bytes
 from tests.support.link_proxy import LinkProxy
+from tests.support.local_storage import local_private_root  # noqa: F401 (the private_root fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHUNK = 64 * 1024
-
-
-@pytest.fixture
-def private_root(settings, tmp_path):
-    """Private storage on local disk, in the object-storage pass too: these tests are about the local-disk
-    backend of upload sessions (chunks through the web; S3 sessions: test_upload_sessions_s3.py)."""
-    root = tmp_path / "private"
-    settings.ATELIER_S3_BUCKET = ""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": None},
-        },
-    }
-    return root
 
 
 @pytest.fixture
