@@ -16,6 +16,7 @@ from django.utils import timezone
 from submissions.models import Submission, UploadSession
 from submissions.selectors import quota_get
 from submissions.upload_sessions import upload_sessions_expire
+from tests.submissions.helpers import onnx_bytes
 
 MIB = 1024 * 1024
 
@@ -55,17 +56,15 @@ def bucket(s3_server, settings, tmp_path):
     return client, name
 
 
-def big_safetensors(size_mib: int = 6) -> bytes:
-    """A file of about ``size_mib`` MiB (two parts of 5 MiB and the rest) that passes the upload's checks:
-    ONNX-shaped (an ir_version and a graph field of patterned bytes; the web walks only the top-level fields)."""
-    body = bytes(range(256)) * (size_mib * MIB // 256)
-    length, varint = len(body), bytearray()
-    while True:
-        varint.append((length & 0x7F) | (0x80 if length > 0x7F else 0))
-        length >>= 7
-        if not length:
-            break
-    return b"\x08\x07\x3a" + bytes(varint) + body
+def big_onnx(size_mib: int = 6) -> bytes:
+    """An ONNX model of about ``size_mib`` MiB (two parts of 5 MiB and the rest) that passes the upload's
+    checks: the tests' Identity model with an initializer of patterned bytes."""
+    from onnx import TensorProto, helper, load_from_string
+
+    model = load_from_string(onnx_bytes())
+    padding = bytes(range(256)) * (size_mib * MIB // 256)
+    model.graph.initializer.append(helper.make_tensor("padding", TensorProto.UINT8, [len(padding)], padding, raw=True))
+    return model.SerializeToString()
 
 
 def put(url: str, data: bytes) -> int:
@@ -90,7 +89,7 @@ def objects(client, name) -> list[str]:
 def open_session(client, data: bytes, sha256: str | None = None):
     return client.post(
         "/api/v1/competitions/wood/uploads/",
-        {"filename": "big.safetensors", "size": len(data), "sha256": sha256 or hashlib.sha256(data).hexdigest()},
+        {"filename": "big.onnx", "size": len(data), "sha256": sha256 or hashlib.sha256(data).hexdigest()},
         format="json",
     )
 
@@ -99,7 +98,7 @@ def test_parts_go_to_the_bucket_resume_from_the_stored_ones_and_complete_into_a_
     bucket, client_for, phase, alice, alice_team
 ):
     s3, name = bucket
-    data = big_safetensors()
+    data = big_onnx()
     client = client_for(alice)
     created = open_session(client, data)
     assert created.status_code == 201, created.json()
@@ -126,7 +125,7 @@ def test_parts_go_to_the_bucket_resume_from_the_stored_ones_and_complete_into_a_
 
 def test_a_wrong_sha256_on_s3_leaves_no_object_and_no_upload(bucket, client_for, phase, alice, alice_team):
     s3, name = bucket
-    data = big_safetensors()
+    data = big_onnx()
     client = client_for(alice)
     session = open_session(client, data, sha256="1" * 64).json()
     urls = client.post(f"/api/v1/uploads/{session['id']}/parts/", {"part_numbers": [1, 2]}, format="json").json()
@@ -140,7 +139,7 @@ def test_a_wrong_sha256_on_s3_leaves_no_object_and_no_upload(bucket, client_for,
 
 def test_an_expired_s3_session_is_aborted_and_leaves_no_parts(bucket, client_for, phase, alice, alice_team, settings):
     s3, name = bucket
-    data = big_safetensors()
+    data = big_onnx()
     client = client_for(alice)
     session = open_session(client, data).json()
     urls = client.post(f"/api/v1/uploads/{session['id']}/parts/", {"part_numbers": [1]}, format="json").json()
@@ -153,7 +152,7 @@ def test_an_expired_s3_session_is_aborted_and_leaves_no_parts(bucket, client_for
 
 
 def test_local_chunks_are_refused_on_an_s3_session(bucket, client_for, phase, alice, alice_team):
-    data = big_safetensors(1)
+    data = big_onnx(1)
     client = client_for(alice)
     session = open_session(client, data).json()
     answer = client.generic(
