@@ -1,5 +1,7 @@
 """Django settings for Atelier, read from the environment.
 
+(Over 500 lines: one place for every setting, in the order of the README's table, on purpose.)
+
 Every setting has an embedded default that runs on one machine with nothing
 else installed (SQLite, the filesystem Celery broker, local disk). Setting
 ``DATABASE_URL`` and ``REDIS_URL`` switches to PostgreSQL and Redis. The README

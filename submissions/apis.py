@@ -1,6 +1,9 @@
 """REST API of the submissions app (under ``/api/v1/``): quota, submissions (the
 preview outputs: ``submissions.output_apis``; the leaderboards: ``submissions.leaderboard_apis``).
 
+(Just over 500 lines: one class per operation with its serializers; the outputs, the leaderboards and
+the upload sessions already live in modules of their own.)
+
 One class per operation, each with its nested input and output serializers;
 rules live in ``submissions.services`` (writes) and ``submissions.selectors``
 (reads). A submission the requester may not see answers 404 (``not_found``),

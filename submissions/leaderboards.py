@@ -1,6 +1,7 @@
 """Reads of the leaderboards: pages of the standings, the viewer's own row, the full export, the
 best-score history. Selectors in the sense of the conventions; kept apart from
-``submissions.selectors`` for size.
+``submissions.selectors`` for size. (Just over 500 lines: the page, my row and the export share
+their ranking query.)
 
 Every read costs O(page), not O(teams): rows come from :class:`~submissions.models.Standing`
 in the order of its index, numbered by a window function (``ROW_NUMBER`` over the non-baseline

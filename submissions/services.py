@@ -1,5 +1,8 @@
 """Writes of the submissions app: create, cancel, select as final, rerun, mark as baseline.
 
+(Just over 500 lines: every state change of a submission and its quota lock stay together; the
+upload sessions live in ``submissions.upload_sessions``.)
+
 Every state change is a conditional UPDATE (``filter(pk=..., state__in=...).update(...)``):
 a worker may hold the same submission at the same moment. Errors are
 :class:`gan_platform.errors.ApplicationError` with the codes of the API contract.

@@ -1,5 +1,8 @@
 """HTTP access to the Atelier REST API (``/api/v1/``), standard library only.
 
+(Over 500 lines: one method per endpoint over one transport and one error mapping; split, each
+piece would repeat the transport.)
+
 Every call returns the decoded JSON body or raises :class:`ApiError` (the
 server answered with an error: its ``{"error": {"code", "message"}}`` shape,
 or a status without that shape) or :class:`ServerUnreachableError` (no answer:

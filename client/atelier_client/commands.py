@@ -1,4 +1,8 @@
-"""The command functions of ``atelier``: one ``command_*`` per subcommand, each taking the parsed arguments."""
+"""The command functions of ``atelier``: one ``command_*`` per subcommand, each taking the parsed arguments.
+
+(Over 500 lines: one short function per subcommand; the discussion, uploads and downloads commands
+already live in modules of their own.)
+"""
 
 from __future__ import annotations
 
