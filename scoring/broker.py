@@ -64,13 +64,17 @@ def _redis_payloads(connection, queue: str) -> list[bytes]:
     # worker died or hangs, and Redis would give the message back only after its visibility timeout.
     since = time.time() - max(float(settings.ATELIER_RECONCILE_GRACE_SECONDS), 30.0)
     tags = client.zrangebyscore(channel.unacked_index_key, since, "+inf")
+    # The unacknowledged deliveries of every queue share one hash: keep this queue's (kombu stores each
+    # as [message, exchange, routing key]; a Celery queue's exchange and routing key are its name).
     for raw in client.hmget(channel.unacked_key, tags) if tags else []:
         if raw is None:
             continue
         try:
-            payloads.append(json.dumps(json.loads(raw)[0]).encode())
-        except (ValueError, IndexError, TypeError):
+            message, exchange, routing_key = json.loads(raw)[:3]
+        except (ValueError, TypeError):
             continue
+        if queue in (exchange, routing_key):
+            payloads.append(json.dumps(message).encode())
     return payloads
 
 

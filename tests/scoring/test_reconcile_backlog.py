@@ -94,3 +94,26 @@ def test_a_message_a_worker_took_and_never_acknowledged_holds_only_for_the_grace
         finally:
             message.ack()
             taken.close()
+
+
+def test_an_unacknowledged_delivery_of_another_queue_is_not_counted(make_submission, queue, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("unacknowledged deliveries are Redis's (set REDIS_URL); the filesystem broker has none")
+    # given a submission's message taken, and not acknowledged, from another queue (Redis keeps the
+    # unacknowledged deliveries of every queue in one hash)
+    other = f"{queue}-other"
+    submission = make_submission()
+    settings.ATELIER_GPU_QUEUE = other
+    sending.submission_send(submission_id=submission.pk)
+    settings.ATELIER_GPU_QUEUE = queue
+    with current_app.connection_for_write() as connection:
+        taken = connection.SimpleQueue(other, no_ack=False)
+        message = taken.get(timeout=10)
+        try:
+            # then it counts for its own queue only
+            assert messages_held(other) == [submission.pk]
+            assert messages_held(queue) == []
+        finally:
+            message.ack()
+            taken.close()
+            _purge(other)
