@@ -209,8 +209,14 @@ class LeaseKeeper:
 
 
 def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKeeper) -> list[ScoreValue]:
-    """Validate, generate and score a claimed submission; returns the scores to finish it with."""
-    submission = Submission.objects.select_related("phase__competition").get(pk=submission_id)
+    """Validate, generate and score a claimed submission; returns the scores to finish it with.
+
+    Its reads go through :func:`db_retried` too: a database blip between stages (a restart while the sandbox
+    ran for minutes) costs seconds of retries on a fresh connection, not the run's attempt."""
+    submission = db_retried(
+        lambda: Submission.objects.select_related("phase__competition").get(pk=submission_id),
+        what=f"submission {submission_id}: load",
+    )
     phase = submission.phase
     competition = phase.competition
     contract = GeneratorContract(value_range=competition.input_value_range, size_multiple=competition.size_multiple)
@@ -239,8 +245,14 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
     # Generate, in two sandboxed runs kept apart (scoring/worker/runs.py): the preview images alone,
     # whose outputs a participant sees, then every content image, whose outputs are only scored.
     lease.advance(Submission.State.GENERATING)
-    content_set = ImageSet.objects.get(competition=competition, kind=ImageSet.Kind.CONTENT)
-    content_images = list(content_set.images.order_by("name"))
+    content_images = db_retried(
+        lambda: list(
+            DatasetImage.objects.filter(
+                image_set__competition=competition, image_set__kind=ImageSet.Kind.CONTENT
+            ).order_by("name")
+        ),
+        what=f"submission {submission_id}: content images",
+    )
     if not content_images:
         raise RuntimeError(f"competition {competition.slug} has no content images to run submissions on")
     content_dir = image_set_materialise(content_images)
@@ -279,7 +291,7 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
         lease.advance(Submission.State.SCORING)
         return submission_scores(
             competition=competition,
-            phase_metrics=list(phase.metrics.all()),
+            phase_metrics=db_retried(lambda: list(phase.metrics.all()), what=f"submission {submission_id}: metrics"),
             content_images=content_images,
             content_paths=content_paths,
             outputs_by_stem=outputs_by_stem,

@@ -39,6 +39,7 @@ from gan_platform.storages import private_storage
 from scoring.models import ReferenceStats
 from scoring.services import ScoreValue
 from scoring.worker.cache import cache_root, cache_uses, copy_from_storage, file_name, image_set_materialise
+from scoring.worker.database import db_retried
 from scoring.worker.runs import Efficiency
 from submissions.models import Score
 
@@ -91,10 +92,13 @@ def submission_scores(
         needed = networks_for(names)
         needs_style = any(metric_get(name).style for name in names)
         if needs_style:
-            style_images = list(
-                DatasetImage.objects.filter(
-                    image_set__competition=competition, image_set__kind=ImageSet.Kind.STYLE
-                ).order_by("name")
+            style_images = db_retried(
+                lambda: list(
+                    DatasetImage.objects.filter(image_set__competition=competition, image_set__kind=ImageSet.Kind.STYLE)
+                    .select_related("image_set")
+                    .order_by("name")
+                ),
+                what=f"competition {competition.slug}: style images",
             )
             if not style_images:
                 raise RuntimeError(f"competition {competition.slug} has no style images to score against")
@@ -245,7 +249,7 @@ def _cached_in_storage(
         "weights_digest": key.weights_digest,
         "mode": str(key.mode),
     }
-    row = ReferenceStats.objects.filter(**lookup).first()
+    row = db_retried(lambda: ReferenceStats.objects.filter(**lookup).first(), what=f"reference statistics {kind}")
     if row is not None and not local.is_file():
         temporary = local.with_name(f".{local.name}.{uuid.uuid4().hex}")
         try:
@@ -253,7 +257,7 @@ def _cached_in_storage(
             os.replace(temporary, local)
         except FileNotFoundError:
             logger.warning("reference statistics file %s is missing from storage; recomputing", row.file.name)
-            ReferenceStats.objects.filter(pk=row.pk).delete()
+            db_retried(lambda: ReferenceStats.objects.filter(pk=row.pk).delete(), what=f"reference statistics {kind}")
             row = None
         finally:
             temporary.unlink(missing_ok=True)
@@ -271,9 +275,16 @@ def _cached_in_storage(
             )
             candidate.file.save(local.name, File(handle, name=local.name), save=False)
         try:
-            candidate.save()
-        except IntegrityError:  # another worker stored the same statistics first
-            private_storage().delete(candidate.file.name)
+            # computing them may take minutes, long enough for the database to have restarted meanwhile
+            db_retried(candidate.save, what=f"reference statistics {kind}: store")
+        except IntegrityError:
+            stored = db_retried(
+                lambda: ReferenceStats.objects.filter(**lookup).values_list("file", flat=True).first(),
+                what=f"reference statistics {kind}",
+            )
+            if stored != candidate.file.name:  # another worker stored the same statistics first
+                private_storage().delete(candidate.file.name)
+            # else: our own insert, committed before its answer was lost; the retry found its row
     logger.info("reference statistics %s %s: %s", kind, key.network, outcome)
     return value
 

@@ -9,8 +9,12 @@ import pytest
 from django.db import OperationalError, connection
 
 import scoring.worker.pipeline
+import scoring.worker.scores
+from gan_platform.storages import private_storage
+from scoring.models import ReferenceStats
 from scoring.worker.pipeline import submission_process_run
 from submissions.models import Submission
+from tests.scoring.conftest import checkpoint_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -86,43 +90,113 @@ def test_a_database_down_longer_than_the_budget_leaves_the_submission_to_the_rec
     assert submission.state == Submission.State.VALIDATING, "the lease expires and the reconciler takes it back"
 
 
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _terminate(pid: int) -> None:
+    """Terminate backend ``pid`` from another connection (another thread), as the server does to every
+    client when it restarts."""
+    terminated: list[bool] = []
+
+    def terminate() -> None:
+        from django.db import connection as other
+
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+                terminated.append(bool(cursor.fetchone()[0]))
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=terminate)
+    thread.start()
+    thread.join()
+    assert terminated == [True]
+
+
+@pytest.fixture
+def connection_drop():
+    """``drop()`` loses this thread's database connection: on PostgreSQL its backend is terminated; on
+    another database its next query fails as on a dropped connection. Returns the queries that failed."""
+    failed: list[str] = []
+    armed: list[bool] = []
+
+    def failing_once(execute, sql, params, many, context):
+        if armed:
+            armed.clear()
+            failed.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    def drop() -> None:
+        if connection.vendor == "postgresql":
+            pid = _backend_pid()
+            _terminate(pid)
+            failed.append(f"backend {pid} terminated")
+        else:
+            armed.append(True)
+
+    drop.failed = failed
+    with connection.execute_wrapper(failing_once):
+        yield drop
+
+
 def test_a_terminated_postgresql_backend_costs_seconds_not_an_attempt(make_submission, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): pg_terminate_backend is what a restart does")
     submission = make_submission()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (worker_pid,) = cursor.fetchone()
-
-    def terminate_the_workers_backend() -> None:
-        # from another connection (another thread), as the server does to every client when it restarts
-        terminated: list[bool] = []
-
-        def terminate() -> None:
-            from django.db import connection as other
-
-            try:
-                with other.cursor() as cursor:
-                    cursor.execute("SELECT pg_terminate_backend(%s)", [worker_pid])
-                    terminated.append(bool(cursor.fetchone()[0]))
-            finally:
-                other.close()
-
-        thread = threading.Thread(target=terminate)
-        thread.start()
-        thread.join()
-        assert terminated == [True]
+    worker_pid = _backend_pid()
 
     # given a run whose database connection is terminated before it releases the submission
-    _pipeline_raising(monkeypatch, before=terminate_the_workers_backend)
+    _pipeline_raising(monkeypatch, before=lambda: _terminate(worker_pid))
 
     # when the worker runs it
     outcome = submission_process_run(submission_id=submission.pk, worker="gpu@test")
 
     # then it reconnected and released it: queued again at attempt 1, not waiting for its lease to expire
     assert outcome == "requeued"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        assert cursor.fetchone()[0] != worker_pid, "a fresh connection"
+    assert _backend_pid() != worker_pid, "a fresh connection"
     submission.refresh_from_db()
     assert (submission.state, submission.lease_token, submission.attempts) == (Submission.State.QUEUED, None, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "during",
+    [
+        "feature_network",  # loading the Inception network: the next query reads the stored reference statistics
+        "reference_features",  # computing the reference statistics: the next query stores them
+    ],
+)
+def test_a_connection_lost_while_scoring_costs_seconds_not_an_attempt(
+    make_submission, monkeypatch, settings, connection_drop, during
+):
+    settings.ATELIER_SANDBOX_THREADS = 1
+    settings.ATELIER_SCORING_BOOTSTRAP_RESAMPLES = 20
+    submission = make_submission(checkpoint_bytes(seed=3))
+    original = getattr(scoring.worker.scores, during)
+
+    def dropping_after_the_first_call(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not connection_drop.failed:
+            connection_drop()
+        return result
+
+    monkeypatch.setattr(scoring.worker.scores, during, dropping_after_the_first_call)
+
+    # when the worker runs the submission and loses its connection while scoring it
+    outcome = submission_process_run(submission_id=submission.pk, worker="gpu@test")
+
+    # then the next read or write was repeated on a fresh connection and the run scored at its first attempt
+    submission.refresh_from_db()
+    assert len(connection_drop.failed) == 1
+    assert outcome == "scored", (submission.failure_code, submission.failure_detail[-2000:])
+    assert (submission.state, submission.attempts) == (Submission.State.SCORED, 1)
+    assert submission.scores.filter(metric="fid").count() == 2, "public and private"
+    # and the reference statistics were stored once, with their file
+    stats = ReferenceStats.objects.filter(kind=ReferenceStats.Kind.REFERENCE)
+    assert stats.count() == 1
+    assert private_storage().exists(stats.get().file.name)
