@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from competitions.models import Competition, Participation
-from competitions.selectors import competition_get, is_organizer
+from competitions.selectors import is_organizer
+from competitions.shortcuts import competition_or_http404
 from discussion import selectors, services
 from discussion.models import Topic
 from gan_platform.errors import ApplicationError
@@ -35,13 +36,6 @@ DONE = {
     "pin": "pinned",
     "unpin": "unpinned",
 }
-
-
-def _competition_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None:
-        raise Http404(f"No competition {slug!r}.")
-    return competition
 
 
 def _topic_or_404(request: HttpRequest, competition: Competition, topic_id: int) -> Topic:
@@ -74,7 +68,7 @@ def _context(request: HttpRequest, competition: Competition) -> dict:
 
 
 def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     try:
         page = selectors.topic_page(competition=competition, user=request.user, page=_page(request))
     except ApplicationError as error:
@@ -87,7 +81,7 @@ def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     title, body = request.POST.get("title", ""), request.POST.get("body", "")
     try:
         topic = services.topic_create(
@@ -108,7 +102,7 @@ def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
     try:
         page = selectors.reply_page(topic=topic, user=request.user, page=_page(request))
@@ -122,7 +116,7 @@ def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse
 @login_required
 @require_POST
 def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
     body = request.POST.get("body", "")
     try:
@@ -143,7 +137,7 @@ def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def topic_moderate(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
     action = request.POST.get("action", "")
     if action not in MODERATION:
@@ -160,7 +154,7 @@ def topic_moderate(request: HttpRequest, slug: str, topic_id: int) -> HttpRespon
 @login_required
 @require_POST
 def reply_moderate(request: HttpRequest, slug: str, reply_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     reply = selectors.reply_get(competition=competition, reply_id=reply_id, user=request.user)
     if reply is None:
         raise Http404(f"No reply {reply_id}.")
