@@ -6,6 +6,8 @@ rules are in ``discussion.services`` and ``discussion.selectors``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -53,18 +55,23 @@ def _page(request: HttpRequest) -> int:
         raise Http404(error.message) from error
 
 
-def _context(request: HttpRequest, competition: Competition) -> dict:
+def _render(
+    request: HttpRequest, competition: Competition, template: str, *, status: int = 200, **context: Any
+) -> HttpResponse:
+    """A discussion page of ``competition``: whether the requester organises it and may post, who its
+    organizers are, and ``context``."""
     organizer = is_organizer(competition=competition, user=request.user)
     joined = (
         request.user.is_authenticated
         and Participation.objects.filter(competition=competition, user=request.user).exists()
     )
-    return {
+    shared = {
         "competition": competition,
         "organizer": organizer,
         "may_post": organizer or joined,
         "organizer_ids": set(competition.organizers.values_list("pk", flat=True)),
     }
+    return render(request, template, {**shared, **context}, status=status)
 
 
 def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
@@ -73,9 +80,7 @@ def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
         page = selectors.topic_page(competition=competition, user=request.user, page=_page(request))
     except ApplicationError as error:
         raise Http404(error.message) from error
-    context = _context(request, competition)
-    context.update({"page": page, "form": {"title": "", "body": ""}})
-    return render(request, "discussion/topic_list.html", context)
+    return _render(request, competition, "discussion/topic_list.html", page=page, form={"title": "", "body": ""})
 
 
 @login_required
@@ -93,10 +98,15 @@ def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except ApplicationError as error:
         messages.error(request, error.message)
-        context = _context(request, competition)
-        page = selectors.topic_page(competition=competition, user=request.user)
-        context.update({"page": page, "form": {"title": title, "body": body}, "form_error": error.message})
-        return render(request, "discussion/topic_list.html", context, status=error.status)
+        return _render(
+            request,
+            competition,
+            "discussion/topic_list.html",
+            status=error.status,
+            page=selectors.topic_page(competition=competition, user=request.user),
+            form={"title": title, "body": body},
+            form_error=error.message,
+        )
     messages.success(request, "Your announcement is posted." if topic.is_announcement else "Your topic is posted.")
     return redirect("discussion:topic", slug=slug, topic_id=topic.pk)
 
@@ -108,9 +118,7 @@ def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse
         page = selectors.reply_page(topic=topic, user=request.user, page=_page(request))
     except ApplicationError as error:
         raise Http404(error.message) from error
-    context = _context(request, competition)
-    context.update({"topic": topic, "page": page, "reply_body": ""})
-    return render(request, "discussion/topic_detail.html", context)
+    return _render(request, competition, "discussion/topic_detail.html", topic=topic, page=page, reply_body="")
 
 
 @login_required
@@ -124,10 +132,15 @@ def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
     except ApplicationError as error:
         # the page again with the reply as written, so nothing typed is lost
         messages.error(request, error.message)
-        context = _context(request, competition)
-        page = selectors.reply_page(topic=topic, user=request.user)
-        context.update({"topic": topic, "page": page, "reply_body": body})
-        return render(request, "discussion/topic_detail.html", context, status=error.status)
+        return _render(
+            request,
+            competition,
+            "discussion/topic_detail.html",
+            status=error.status,
+            topic=topic,
+            page=selectors.reply_page(topic=topic, user=request.user),
+            reply_body=body,
+        )
     messages.success(request, "Your reply is posted.")
     last_page = selectors.reply_page(topic=topic, user=request.user).pages
     url = reverse("discussion:topic", kwargs={"slug": slug, "topic_id": topic.pk})
