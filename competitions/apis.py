@@ -21,17 +21,11 @@ from rest_framework.views import APIView
 
 from competitions import selectors, services
 from competitions.models import Competition, Participation, Phase, PhaseMetric, Team
+from competitions.shortcuts import competition_or_not_found
 from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
-
-
-def _competition_or_404(*, slug: str, user: Any) -> Competition:
-    competition = selectors.competition_get(slug=slug, user=user)
-    if competition is None:
-        raise ApplicationError(f"No competition {slug!r} that you may see.", code="not_found", status=404)
-    return competition
 
 
 class PhaseSummarySerializer(serializers.Serializer):
@@ -211,7 +205,7 @@ class CompetitionDetailApi(APIView):
 
     @extend_schema(operation_id="competition_get", responses={200: OutputSerializer, **error_responses(404)})
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         organizer = selectors.is_organizer(competition=competition, user=request.user)
         participation = selectors.participation_get(competition=competition, user=request.user)
         phases = list(competition.phases.all())
@@ -250,7 +244,7 @@ class CompetitionJoinApi(APIView):
         responses={200: ParticipationSerializer, 201: ParticipationSerializer, **error_responses(400, 401, 404)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         existed = selectors.participation_get(competition=competition, user=request.user) is not None
@@ -270,7 +264,7 @@ class TeamGetApi(APIView):
 
     @extend_schema(operation_id="team_get", responses={200: TeamSerializer, **error_responses(401, 403, 404)})
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         participation = selectors.participation_get(competition=competition, user=request.user)
         if participation is None:
             raise ApplicationError(f"Join {competition.slug} first (accept its rules).", code="not_joined", status=403)
@@ -291,7 +285,7 @@ class TeamCreateApi(APIView):
         responses={201: TeamSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = services.team_create(competition=competition, user=request.user, name=serializer.validated_data["name"])
@@ -312,7 +306,7 @@ class TeamJoinApi(APIView):
         responses={200: TeamSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = services.team_join(competition=competition, user=request.user, code=serializer.validated_data["code"])
@@ -328,7 +322,7 @@ class TeamLeaveApi(APIView):
         operation_id="team_leave", request=None, responses={200: TeamSerializer, **error_responses(400, 401, 403, 404)}
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         team = services.team_leave(competition=competition, user=request.user)
         return Response(TeamSerializer(_team_data(team, competition)).data)
 
@@ -351,7 +345,7 @@ class PublicImageListApi(APIView):
         operation_id="competition_image_list", responses={200: OutputSerializer(many=True), **error_responses(404)}
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         rows = [
             {
                 "id": image.pk,
@@ -378,7 +372,7 @@ class PublicImageGetApi(APIView):
         responses={(200, "image/png"): OpenApiTypes.BINARY, **error_responses(404)},
     )
     def get(self, request: Request, slug: str, image_id: int) -> Any:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         image = selectors.public_image_get(competition=competition, image_id=image_id)
         if image is None:
             raise ApplicationError(f"No public image {image_id} in {competition.slug}.", code="not_found", status=404)

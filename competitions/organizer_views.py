@@ -28,9 +28,7 @@ from competitions.bundles import bundle_export_bytes, bundle_import
 from competitions.models import Competition, ImageSet, Phase, PhaseMetric
 from competitions.selectors import (
     RANDOM_WEIGHTS_MEANING,
-    competition_get,
     feature_weights_availability,
-    is_organizer,
     public_images,
 )
 from competitions.services import (
@@ -45,6 +43,7 @@ from competitions.services import (
     phase_private_reveal,
     phase_update,
 )
+from competitions.shortcuts import organized_or_http404
 from gan_platform.errors import ApplicationError
 from submissions.models import Score, Submission
 from submissions.services import submission_baseline_set, submission_cancel, submission_rerun
@@ -159,13 +158,6 @@ class SplitForm(forms.Form):
     previews = forms.IntegerField(min_value=0, help_text="Public images shown to everyone with every output.")
 
 
-def _organized_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None or not is_organizer(competition=competition, user=request.user):
-        raise Http404(f"No competition {slug!r} that you organise.")
-    return competition
-
-
 def _apply_errors(form: forms.Form, error: ApplicationError) -> None:
     fields = (error.extra or {}).get("fields") or {}
     placed = False
@@ -207,7 +199,7 @@ def competition_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def competition_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     form = CompetitionForm(request.POST or None, instance=Competition.objects.get(pk=competition.pk))
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in form.cleaned_data if name != "slug"}
@@ -223,7 +215,7 @@ def competition_edit(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def phase_edit(request: HttpRequest, slug: str, phase_slug: str | None = None) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     phase = None
     if phase_slug is not None:
         phase = competition.phases.filter(slug=phase_slug).first()
@@ -270,7 +262,7 @@ def phase_edit(request: HttpRequest, slug: str, phase_slug: str | None = None) -
 
 @login_required
 def data_manage(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     sets = {image_set.kind: image_set for image_set in competition.image_sets.all()}
     content = sets.get(ImageSet.Kind.CONTENT)
     split_form = SplitForm(
@@ -313,7 +305,7 @@ def data_manage(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def data_upload(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """Replace the style or content set from an uploaded zip (answers JSON for the page's upload script)."""
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     if kind not in ImageSet.Kind.values:
         raise Http404(f"No image set kind {kind!r}.")
     archive = request.FILES.get("file")
@@ -382,7 +374,7 @@ def _score_histogram_svg(histogram: Histogram | None, *, label: str) -> str:
 
 @login_required
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     phases = list(competition.phases.all())
     submissions = Submission.objects.filter(phase__competition=competition)
     running = list(
@@ -424,7 +416,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def submission_action(request: HttpRequest, slug: str, submission_id: int, action: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     submission = Submission.objects.filter(pk=submission_id, phase__competition=competition).first()
     if submission is None:
         raise Http404("No such submission in this competition.")
@@ -450,7 +442,7 @@ def submission_action(request: HttpRequest, slug: str, submission_id: int, actio
 @login_required
 @require_POST
 def phase_reveal(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     phase = competition.phases.filter(slug=phase_slug).first()
     if phase is None:
         raise Http404(f"No phase {phase_slug!r}.")
@@ -467,7 +459,7 @@ def phase_reveal(request: HttpRequest, slug: str, phase_slug: str) -> HttpRespon
 def competition_duplicate(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a new edition: the competition's bundle (settings, phases, metrics, images, split)
     imported under a new slug, as a draft that only its organizers see until they open it."""
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     form = DuplicateForm(request.POST or None, initial={"slug": f"{competition.slug}-2"})
     if (
         request.method == "POST"

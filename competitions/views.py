@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST
 
 from competitions.models import Competition, ImageSet, Phase
 from competitions.selectors import (
-    competition_get,
     competition_list,
     is_organizer,
     joined_competition_ids,
@@ -28,6 +27,7 @@ from competitions.selectors import (
     team_members,
 )
 from competitions.services import participation_join
+from competitions.shortcuts import competition_or_http404
 from gan_platform.errors import ApplicationError
 from submissions.charts import history_chart_svg
 from submissions.leaderboards import (
@@ -43,13 +43,6 @@ from submissions.selectors import competition_activity, split_visible
 from submissions.starter_kits import starter_kit_baseline
 
 SECTIONS = ("overview", "rules", "data", "scoring", "timeline")
-
-
-def _competition_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None:
-        raise Http404(f"No competition {slug!r}.")
-    return competition
 
 
 def _phase_from_query(request: HttpRequest, phases: list[Phase]) -> Phase | None:
@@ -85,7 +78,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def competition_detail(request: HttpRequest, slug: str, section: str = "overview") -> HttpResponse:
     if section not in SECTIONS:
         raise Http404(f"No section {section!r}.")
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     phases = list(competition.phases.all())
     participation = participation_get(competition=competition, user=request.user)
     context = {
@@ -144,7 +137,7 @@ def _overview(request: HttpRequest, competition: Competition, phases: list[Phase
 @login_required
 @require_POST
 def competition_join(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     try:
         participation_join(
             competition=competition, user=request.user, accept_rules=request.POST.get("accept_rules") == "on"
@@ -160,7 +153,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     """A page of the leaderboard (``?page=``), a link to the page holding the viewer's row, the
     top teams' best-score history, the CSV link. Answers 304 to ``If-None-Match`` while the board
     and the viewer's view of it are unchanged."""
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     phases = list(competition.phases.all())
     phase = _phase_from_query(request, phases)
     split = request.GET.get("split", "public")

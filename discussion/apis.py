@@ -21,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from competitions.models import Competition
-from competitions.selectors import competition_get, is_organizer
+from competitions.selectors import is_organizer
+from competitions.shortcuts import competition_or_not_found
 from competitions.templatetags.atelier import markdown
 from discussion import selectors, services
 from discussion.models import Reply, Topic
@@ -29,13 +30,6 @@ from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 
 PAGE_PARAMETER = OpenApiParameter("page", OpenApiTypes.INT, required=False, description="From 1; default 1.")
-
-
-def _competition_or_404(*, slug: str, user: Any) -> Competition:
-    competition = competition_get(slug=slug, user=user)
-    if competition is None:
-        raise ApplicationError(f"No competition {slug!r} that you may see.", code="not_found", status=404)
-    return competition
 
 
 def _topic_or_404(*, competition: Competition, topic_id: int, user: Any) -> Topic:
@@ -147,7 +141,7 @@ class TopicListApi(APIView):
         responses={200: OutputSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         page = selectors.topic_page(
             competition=competition, user=request.user, page=selectors.page_number(request.query_params.get("page"))
         )
@@ -172,7 +166,7 @@ class TopicCreateApi(APIView):
         responses={201: TopicDetailSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -200,7 +194,7 @@ class TopicDetailApi(APIView):
         responses={200: OutputSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request, slug: str, topic_id: int) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         topic = _topic_or_404(competition=competition, topic_id=topic_id, user=request.user)
         page = selectors.reply_page(
             topic=topic, user=request.user, page=selectors.page_number(request.query_params.get("page"))
@@ -229,7 +223,7 @@ class ReplyCreateApi(APIView):
         responses={201: ReplySerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, slug: str, topic_id: int) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         topic = _topic_or_404(competition=competition, topic_id=topic_id, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -256,7 +250,7 @@ class TopicModerateApi(APIView):
         responses={200: TopicDetailSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, slug: str, topic_id: int) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         topic = _topic_or_404(competition=competition, topic_id=topic_id, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -278,7 +272,7 @@ class ReplyModerateApi(APIView):
         responses={200: ReplySerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, slug: str, reply_id: int) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         reply = selectors.reply_get(competition=competition, reply_id=reply_id, user=request.user)
         if reply is None:
             raise ApplicationError(f"No reply {reply_id} that you may see.", code="not_found", status=404)

@@ -6,6 +6,8 @@ rules are in ``discussion.services`` and ``discussion.selectors``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,7 +16,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from competitions.models import Competition, Participation
-from competitions.selectors import competition_get, is_organizer
+from competitions.selectors import is_organizer
+from competitions.shortcuts import competition_or_http404
 from discussion import selectors, services
 from discussion.models import Topic
 from gan_platform.errors import ApplicationError
@@ -37,13 +40,6 @@ DONE = {
 }
 
 
-def _competition_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None:
-        raise Http404(f"No competition {slug!r}.")
-    return competition
-
-
 def _topic_or_404(request: HttpRequest, competition: Competition, topic_id: int) -> Topic:
     topic = selectors.topic_get(competition=competition, topic_id=topic_id, user=request.user)
     if topic is None:
@@ -59,35 +55,38 @@ def _page(request: HttpRequest) -> int:
         raise Http404(error.message) from error
 
 
-def _context(request: HttpRequest, competition: Competition) -> dict:
+def _render(
+    request: HttpRequest, competition: Competition, template: str, *, status: int = 200, **context: Any
+) -> HttpResponse:
+    """A discussion page of ``competition``: whether the requester organises it and may post, who its
+    organizers are, and ``context``."""
     organizer = is_organizer(competition=competition, user=request.user)
     joined = (
         request.user.is_authenticated
         and Participation.objects.filter(competition=competition, user=request.user).exists()
     )
-    return {
+    shared = {
         "competition": competition,
         "organizer": organizer,
         "may_post": organizer or joined,
         "organizer_ids": set(competition.organizers.values_list("pk", flat=True)),
     }
+    return render(request, template, {**shared, **context}, status=status)
 
 
 def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     try:
         page = selectors.topic_page(competition=competition, user=request.user, page=_page(request))
     except ApplicationError as error:
         raise Http404(error.message) from error
-    context = _context(request, competition)
-    context.update({"page": page, "form": {"title": "", "body": ""}})
-    return render(request, "discussion/topic_list.html", context)
+    return _render(request, competition, "discussion/topic_list.html", page=page, form={"title": "", "body": ""})
 
 
 @login_required
 @require_POST
 def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     title, body = request.POST.get("title", ""), request.POST.get("body", "")
     try:
         topic = services.topic_create(
@@ -99,30 +98,33 @@ def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except ApplicationError as error:
         messages.error(request, error.message)
-        context = _context(request, competition)
-        page = selectors.topic_page(competition=competition, user=request.user)
-        context.update({"page": page, "form": {"title": title, "body": body}, "form_error": error.message})
-        return render(request, "discussion/topic_list.html", context, status=error.status)
+        return _render(
+            request,
+            competition,
+            "discussion/topic_list.html",
+            status=error.status,
+            page=selectors.topic_page(competition=competition, user=request.user),
+            form={"title": title, "body": body},
+            form_error=error.message,
+        )
     messages.success(request, "Your announcement is posted." if topic.is_announcement else "Your topic is posted.")
     return redirect("discussion:topic", slug=slug, topic_id=topic.pk)
 
 
 def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
     try:
         page = selectors.reply_page(topic=topic, user=request.user, page=_page(request))
     except ApplicationError as error:
         raise Http404(error.message) from error
-    context = _context(request, competition)
-    context.update({"topic": topic, "page": page, "reply_body": ""})
-    return render(request, "discussion/topic_detail.html", context)
+    return _render(request, competition, "discussion/topic_detail.html", topic=topic, page=page, reply_body="")
 
 
 @login_required
 @require_POST
 def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
     body = request.POST.get("body", "")
     try:
@@ -130,10 +132,15 @@ def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
     except ApplicationError as error:
         # the page again with the reply as written, so nothing typed is lost
         messages.error(request, error.message)
-        context = _context(request, competition)
-        page = selectors.reply_page(topic=topic, user=request.user)
-        context.update({"topic": topic, "page": page, "reply_body": body})
-        return render(request, "discussion/topic_detail.html", context, status=error.status)
+        return _render(
+            request,
+            competition,
+            "discussion/topic_detail.html",
+            status=error.status,
+            topic=topic,
+            page=selectors.reply_page(topic=topic, user=request.user),
+            reply_body=body,
+        )
     messages.success(request, "Your reply is posted.")
     last_page = selectors.reply_page(topic=topic, user=request.user).pages
     url = reverse("discussion:topic", kwargs={"slug": slug, "topic_id": topic.pk})
@@ -143,7 +150,7 @@ def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def topic_moderate(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     topic = _topic_or_404(request, competition, topic_id)
     action = request.POST.get("action", "")
     if action not in MODERATION:
@@ -160,7 +167,7 @@ def topic_moderate(request: HttpRequest, slug: str, topic_id: int) -> HttpRespon
 @login_required
 @require_POST
 def reply_moderate(request: HttpRequest, slug: str, reply_id: int) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     reply = selectors.reply_get(competition=competition, reply_id=reply_id, user=request.user)
     if reply is None:
         raise Http404(f"No reply {reply_id}.")

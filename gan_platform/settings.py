@@ -11,8 +11,10 @@ lists every variable; keep that table and this file in step.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
@@ -21,41 +23,43 @@ from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+T = TypeVar("T")
+
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
-def env_bool(name: str, default: bool) -> bool:
+def _env_parsed(name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+    """``parse`` of the variable ``name``; ``default`` when it is unset or blank."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}.") from error
+
+
+def _boolean(raw: str) -> bool:
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off.")
+    raise ValueError(raw)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return _env_parsed(name, default, _boolean, "a boolean: use 1/0, true/false, yes/no or on/off")
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as error:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from error
+    return _env_parsed(name, default, int, "a whole number")
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as error:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from error
+    return _env_parsed(name, default, float, "a number")
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -17,20 +17,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from competitions.models import Competition, Phase
-from competitions.selectors import competition_get, is_organizer
+from competitions.selectors import is_organizer
+from competitions.shortcuts import competition_or_http404, organized_or_http404
 from gan_core.metrics.registry import METRICS
 from gan_platform.errors import ApplicationError
 from judging.models import JudgingConfig
 from judging.selectors import EXPORT_FIELDS, judging_config_get, ratings_table, vote_rows, voter_check
 from judging.services import judging_config_set
 from submissions.selectors import phase_resolve
-
-
-def _competition_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None:
-        raise Http404(f"No competition {slug!r}.")
-    return competition
 
 
 def _phase(request: HttpRequest, competition: Competition) -> Phase:
@@ -42,7 +36,7 @@ def _phase(request: HttpRequest, competition: Competition) -> Phase:
 
 @login_required
 def vote(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     phase = _phase(request, competition)
     refusal, status = None, 200
     try:
@@ -111,16 +105,9 @@ class JudgingConfigForm(forms.ModelForm):
         return value
 
 
-def _organized_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = _competition_or_404(request, slug)
-    if not is_organizer(competition=competition, user=request.user):
-        raise Http404(f"No competition {slug!r} that you organise.")
-    return competition
-
-
 @login_required
 def organizer_judging(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     phase = _phase(request, competition)
     config = judging_config_get(phase=phase) or JudgingConfig(phase=phase)
     form = JudgingConfigForm(request.POST or None, instance=config)
@@ -157,7 +144,7 @@ def organizer_judging(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def votes_export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     """Every vote of a phase, CSV or JSON, the voters pseudonymised (organizers only)."""
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     phase = _phase(request, competition)
     name = f"{competition.slug}-{phase.slug}-votes.{fmt}"
     if fmt == "csv":

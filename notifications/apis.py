@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from competitions.models import Competition
-from competitions.selectors import competition_get, is_organizer
+from competitions.selectors import is_organizer
+from competitions.shortcuts import competition_or_not_found
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from notifications import selectors, services, webhooks
@@ -69,9 +70,7 @@ class NotificationSettingsUpdateApi(APIView):
 
 
 def _organized_or_error(*, slug: str, user: Any) -> Competition:
-    competition = competition_get(slug=slug, user=user)
-    if competition is None:
-        raise ApplicationError(f"No competition {slug!r} that you may see.", code="not_found", status=404)
+    competition = competition_or_not_found(slug=slug, user=user)
     if not is_organizer(competition=competition, user=user):
         raise ApplicationError(
             f"Only organizers of {competition.title} manage its webhooks.", code="permission_denied", status=403

@@ -20,30 +20,24 @@ from celery import shared_task
 from django.conf import settings
 
 MAIL_ERRORS = (OSError, SMTPException)
+MAIL_TASK_OPTIONS = {
+    "ignore_result": True,
+    "autoretry_for": MAIL_ERRORS,
+    "retry_backoff": 30,
+    "retry_backoff_max": 3600,
+    "max_retries": 5,
+}
+"""How the e-mail tasks retry on a mail-server error: from 30 s, doubling up to an hour, 5 times."""
 
 
-@shared_task(
-    name="notifications.submission_finished",
-    ignore_result=True,
-    autoretry_for=MAIL_ERRORS,
-    retry_backoff=30,
-    retry_backoff_max=3600,
-    max_retries=5,
-)
+@shared_task(name="notifications.submission_finished", **MAIL_TASK_OPTIONS)
 def submission_finished(submission_id: int) -> dict:
     from notifications.services import submission_finished_notify
 
     return submission_finished_notify(submission_id=int(submission_id))
 
 
-@shared_task(
-    name="notifications.announcement_posted",
-    ignore_result=True,
-    autoretry_for=MAIL_ERRORS,
-    retry_backoff=30,
-    retry_backoff_max=3600,
-    max_retries=5,
-)
+@shared_task(name="notifications.announcement_posted", **MAIL_TASK_OPTIONS)
 def announcement_posted(topic_id: int) -> int:
     from notifications.services import announcement_notify
 

@@ -10,8 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from competitions.models import Competition
-from competitions.selectors import competition_get, is_organizer
+from competitions.shortcuts import organized_or_http404
 from gan_platform.errors import ApplicationError
 from notifications import selectors, services, webhooks
 from notifications.models import NotificationPreference, Webhook
@@ -36,16 +35,9 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "notifications/settings.html", {"kinds": kinds, "email": request.user.email})
 
 
-def _organized_or_404(request: HttpRequest, slug: str) -> Competition:
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None or not is_organizer(competition=competition, user=request.user):
-        raise Http404(f"No competition {slug!r} that you organise.")
-    return competition
-
-
 @login_required
 def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     form = {"url": "", "payload_format": "json"}
     status = 200
     if request.method == "POST":
@@ -72,7 +64,7 @@ def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def webhook_action(request: HttpRequest, slug: str, webhook_id: int, action: str) -> HttpResponse:
-    competition = _organized_or_404(request, slug)
+    competition = organized_or_http404(request, slug)
     webhook = selectors.webhook_get(competition=competition, webhook_id=webhook_id, user=request.user)
     if webhook is None or action not in ("delete", "rotate"):
         raise Http404("No such webhook or action.")

@@ -419,17 +419,7 @@ class SubmissionCreateApi(APIView):
                 code="validation_error",
                 extra={"fields": {"phase": ["Two different phases were named."]}},
             )
-        phase_slug = query_phase or body_phase
-        if phase_slug:
-            phase = selectors.phase_resolve(competition=competition, slug=phase_slug)
-        else:
-            phase = phase_current(competition=competition)
-            if phase is None:
-                raise ApplicationError(
-                    f"No phase of {competition.slug} is open now; name a phase or wait until one opens.",
-                    code="phase_closed",
-                    status=403,
-                )
+        phase = selectors.phase_to_submit(competition=competition, slug=query_phase or body_phase)
         config_text = serializer.validated_data["config"].strip()
         submission = services.submission_create(
             phase=phase,

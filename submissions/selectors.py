@@ -25,7 +25,7 @@ from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from competitions.models import Competition, DatasetImage, Participation, Phase, PhaseMetric, Team
-from competitions.selectors import is_organizer, preview_images
+from competitions.selectors import is_organizer, phase_current, preview_images
 from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.errors import ApplicationError
 from gan_platform.storages import private_storage
@@ -39,6 +39,7 @@ __all__ = [
     "metric_display",
     "leaderboard_visible",
     "phase_resolve",
+    "phase_to_submit",
     "queue_positions",
     "quota_counts",
     "quota_day_bounds",
@@ -104,6 +105,26 @@ def phase_resolve(*, competition: Competition, slug: str | None, now: datetime |
     if started:
         return max(started, key=lambda phase: phase.starts_at)
     return phases[0]
+
+
+def phase_to_submit(*, competition: Competition, slug: str | None) -> Phase:
+    """The phase a new submission (or upload session) goes to: the phase ``slug`` when named,
+    else the phase open now.
+
+    Raises:
+        ApplicationError: ``not_found`` (404) for an unknown ``slug``; ``phase_closed`` (403) when
+            no phase is named and none is open.
+    """
+    if slug:
+        return phase_resolve(competition=competition, slug=slug)
+    phase = phase_current(competition=competition)
+    if phase is None:
+        raise ApplicationError(
+            f"No phase of {competition.slug} is open now; name a phase or wait until one opens.",
+            code="phase_closed",
+            status=403,
+        )
+    return phase
 
 
 # --- Quotas -------------------------------------------------------------------------------

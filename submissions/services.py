@@ -326,6 +326,16 @@ def submission_create(
         )
 
 
+def _state_conflict(submission: Submission, only: str, *, code: str) -> ApplicationError:
+    """The 409 for a submission whose state (just read) does not allow the operation: ``only`` says which may."""
+    return ApplicationError(
+        f"Submission {submission.pk} is {submission.state}; {only}.",
+        code=code,
+        status=409,
+        extra={"state": submission.state},
+    )
+
+
 def _may_act_for(*, submission: Submission, user: Any) -> bool:
     """Whether ``user`` is a member of the submission's team (baselines: its submitter) or organises it."""
     if not getattr(user, "is_authenticated", False):
@@ -360,12 +370,7 @@ def submission_cancel(*, submission: Submission, user: Any) -> Submission:
             standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     if not updated:
-        raise ApplicationError(
-            f"Submission {submission.pk} is {submission.state}; only queued or running submissions can be cancelled.",
-            code="not_cancellable",
-            status=409,
-            extra={"state": submission.state},
-        )
+        raise _state_conflict(submission, "only queued or running submissions can be cancelled", code="not_cancellable")
     return submission
 
 
@@ -489,12 +494,7 @@ def submission_rerun(*, submission: Submission, user: Any) -> Submission:
             transaction.on_commit(lambda: sending.submission_send(submission_id=submission_id), robust=True)
     submission.refresh_from_db()
     if not updated:
-        raise ApplicationError(
-            f"Submission {submission.pk} is {submission.state}; only finished submissions can be rerun.",
-            code="validation_error",
-            status=409,
-            extra={"state": submission.state},
-        )
+        raise _state_conflict(submission, "only finished submissions can be rerun", code="validation_error")
     return submission
 
 

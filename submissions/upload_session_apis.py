@@ -24,7 +24,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from competitions.selectors import phase_current
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from submissions import selectors, upload_sessions
@@ -116,16 +115,7 @@ class UploadSessionCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if data["phase"]:
-            phase = selectors.phase_resolve(competition=competition, slug=data["phase"])
-        else:
-            phase = phase_current(competition=competition)
-            if phase is None:
-                raise ApplicationError(
-                    f"No phase of {competition.slug} is open now; name a phase or wait until one opens.",
-                    code="phase_closed",
-                    status=403,
-                )
+        phase = selectors.phase_to_submit(competition=competition, slug=data["phase"])
         session = upload_sessions.upload_session_create(
             phase=phase,
             user=request.user,

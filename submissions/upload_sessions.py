@@ -195,7 +195,21 @@ def upload_session_create(
     return session
 
 
-def _open_require(session: UploadSession) -> None:
+_OTHER_BACKEND = {
+    UploadSession.Backend.LOCAL: (
+        "This session uploads to object storage: PUT the parts to the URLs of POST .../parts/.",
+        "upload_backend_s3",
+    ),
+    UploadSession.Backend.S3: (
+        "This session uploads to the server: PATCH the chunks to the session's URL.",
+        "upload_backend_local",
+    ),
+}
+"""The backend an operation needs -> what a session of the other backend is told (409), and its code."""
+
+
+def _open_require(session: UploadSession, *, backend: str | None = None) -> None:
+    """Refuse (409) a session that is no longer open, or (``backend``) one that uploads elsewhere."""
     if session.state != UploadSession.State.OPEN:
         raise ApplicationError(
             f"Upload session {session.pk} is {session.state}; it takes no more bytes.",
@@ -203,6 +217,9 @@ def _open_require(session: UploadSession) -> None:
             status=409,
             extra={"state": session.state},
         )
+    if backend is not None and session.backend != backend:
+        message, code = _OTHER_BACKEND[backend]
+        raise ApplicationError(message, code=code, status=409)
 
 
 def upload_session_append(*, session: UploadSession, offset: int, length: int, stream: BinaryIO) -> int:
@@ -213,13 +230,7 @@ def upload_session_append(*, session: UploadSession, offset: int, length: int, s
     ``offset_mismatch``, with ``offset``); the chunk may not run past the declared size (413). When
     the client goes away mid-chunk, what arrived is kept: the client asks the offset and goes on.
     """
-    _open_require(session)
-    if session.backend != UploadSession.Backend.LOCAL:
-        raise ApplicationError(
-            "This session uploads to object storage: PUT the parts to the URLs of POST .../parts/.",
-            code="upload_backend_s3",
-            status=409,
-        )
+    _open_require(session, backend=UploadSession.Backend.LOCAL)
     try:
         descriptor = os.open(upload_bytes.local_path(session), os.O_WRONLY | os.O_APPEND)
     except FileNotFoundError:
@@ -278,13 +289,7 @@ def upload_session_append(*, session: UploadSession, offset: int, length: int, s
 
 def upload_session_part_urls(*, session: UploadSession, part_numbers: list[int]) -> list[dict[str, Any]]:
     """Presigned PUT URLs of the S3 parts ``part_numbers`` (1-based), each with the size it must have."""
-    _open_require(session)
-    if session.backend != UploadSession.Backend.S3:
-        raise ApplicationError(
-            "This session uploads to the server: PATCH the chunks to the session's URL.",
-            code="upload_backend_local",
-            status=409,
-        )
+    _open_require(session, backend=UploadSession.Backend.S3)
     count = upload_bytes.part_count(session)
     wanted = sorted(set(part_numbers))
     if not wanted or len(wanted) > MAX_PART_URLS or wanted[0] < 1 or wanted[-1] > count:

@@ -11,7 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from competitions.selectors import competition_get, is_organizer, participation_get
+from competitions.selectors import is_organizer, participation_get
+from competitions.shortcuts import competition_or_http404
 from gan_platform.errors import ApplicationError
 from submissions.comparisons import comparison_candidates, comparison_get, comparison_ids_parse
 from submissions.leaderboards import leaderboard_place
@@ -34,13 +35,6 @@ from submissions.starter_kits import starter_kit_zip
 EFFICIENCY_METRICS = ("latency", "parameters")
 
 
-def _competition_or_404(request: HttpRequest, slug: str):
-    competition = competition_get(slug=slug, user=request.user)
-    if competition is None:
-        raise Http404(f"No competition {slug!r}.")
-    return competition
-
-
 def _phase_or_404(competition, slug: str | None):
     try:
         return phase_resolve(competition=competition, slug=slug)
@@ -50,7 +44,7 @@ def _phase_or_404(competition, slug: str | None):
 
 @login_required
 def submit(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     participation = participation_get(competition=competition, user=request.user)
     if participation is None:
         return redirect("competitions:detail-section", slug=slug, section="rules")
@@ -96,7 +90,7 @@ def _public_scores(submission, *, user, organizer: bool) -> dict:
 
 @login_required
 def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     participation = participation_get(competition=competition, user=request.user)
     if participation is None and not is_organizer(competition=competition, user=request.user):
         return redirect(f"{reverse('competitions:detail-section', args=[slug, 'rules'])}?next=mine#join")
@@ -200,7 +194,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
 def starter_kit(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     """The phase's starter kit (``?phase=``, default the open one): public data, constraints,
     commands and the baseline checkpoint, as a streamed zip. Anyone who sees the competition."""
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     phase = _phase_or_404(competition, request.GET.get("phase"))
     response = StreamingHttpResponse(
         starter_kit_zip(competition=competition, phase=phase), content_type="application/zip"
@@ -213,7 +207,7 @@ def starter_kit(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     """Two or more submissions side by side (``?ids=3,5``): scores, then outputs on the same public
     preview inputs; without ids, the picker of what the visitor may compare."""
-    competition = _competition_or_404(request, slug)
+    competition = competition_or_http404(request, slug)
     phase = _phase_or_404(competition, request.GET.get("phase"))
     comparison, problem = None, ""
     if request.GET.getlist("ids"):

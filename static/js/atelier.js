@@ -137,6 +137,21 @@
     });
   }
 
+  const megabytes = (bytes) => (bytes / 1048576).toFixed(bytes < 10485760 ? 2 : 1);
+
+  // An upload form's status line ([data-upload-status]) as a function: say(text, bad), bad shown as an error.
+  function statusLine(form) {
+    const status = form.querySelector("[data-upload-status]");
+    return (text, bad) => { status.textContent = text; status.classList.toggle("field-error", !!bad); };
+  }
+
+  // Why the form refuses a file over its data-max-bytes (the phase's limit), or "" when it fits.
+  function overLimit(form, file) {
+    const maxBytes = parseInt(form.dataset.maxBytes || "0", 10);
+    if (!maxBytes || file.size <= maxBytes) return "";
+    return `${file.name} is ${megabytes(file.size)} MB; the limit of this phase is ${(maxBytes / 1048576).toFixed(0)} MB. Export a smaller model or use fewer parameters.`;
+  }
+
   // One-request upload forms (the organizer's image sets): <form data-upload-api="URL" data-max-bytes="N">
   // without data-session-api: client-side size check, progress bar, redirect.
   function oneRequestUploadForms() {
@@ -144,16 +159,12 @@
       const input = form.querySelector("input[type=file]");
       const drop = form.querySelector("[data-dropzone]");
       const progress = form.querySelector("progress");
-      const status = form.querySelector("[data-upload-status]");
-      const maxBytes = parseInt(form.dataset.maxBytes || "0", 10);
-      const say = (text, bad) => { status.textContent = text; status.classList.toggle("field-error", !!bad); };
+      const say = statusLine(form);
       const check = () => {
         const file = input.files[0];
         if (!file) { say(""); return true; }
-        if (maxBytes && file.size > maxBytes) {
-          say(`${file.name} is ${(file.size / 1048576).toFixed(1)} MB; the limit of this phase is ${(maxBytes / 1048576).toFixed(0)} MB. Export a smaller model or use fewer parameters.`, true);
-          return false;
-        }
+        const refusal = overLimit(form, file);
+        if (refusal) { say(refusal, true); return false; }
         say(`${file.name}, ${(file.size / 1048576).toFixed(2)} MB, ready to upload.`);
         return true;
       };
@@ -258,8 +269,6 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const RETRY_DELAYS = [1, 2, 4, 8, 15, 30];
   const KEEP_SESSION = new Set(["quota_exceeded", "too_many_running", "phase_closed"]);
-  const megabytes = (bytes) => (bytes / 1048576).toFixed(bytes < 10485760 ? 2 : 1);
-
   // One XMLHttpRequest as a promise: resolves {status, body} for any answer, rejects only when no answer came.
   function send(method, url, { body = null, headers = {}, onProgress = null, credentials = true } = {}) {
     return new Promise((resolve, reject) => {
@@ -298,19 +307,15 @@
       const configInput = form.querySelector("input[type=file][name=config]");
       const drop = form.querySelector("[data-dropzone]");
       const progress = form.querySelector("progress");
-      const status = form.querySelector("[data-upload-status]");
       const button = form.querySelector("button[type=submit]");
-      const maxBytes = parseInt(form.dataset.maxBytes || "0", 10);
-      const say = (text, bad) => { status.textContent = text; status.classList.toggle("field-error", !!bad); };
+      const say = statusLine(form);
       const storageKey = (file) => `atelier-upload:${form.dataset.sessionApi}:${file.name}:${file.size}:${file.lastModified}`;
       const remembered = (file) => { try { return JSON.parse(localStorage.getItem(storageKey(file)) || "null"); } catch (error) { return null; } };
       const check = () => {
         const file = input.files[0];
         if (!file) { say(""); return true; }
-        if (maxBytes && file.size > maxBytes) {
-          say(`${file.name} is ${megabytes(file.size)} MB; the limit of this phase is ${(maxBytes / 1048576).toFixed(0)} MB. Export a smaller model or use fewer parameters.`, true);
-          return false;
-        }
+        const refusal = overLimit(form, file);
+        if (refusal) { say(refusal, true); return false; }
         const saved = remembered(file);
         say(saved ? `${file.name}: an interrupted upload of this file was found; it continues where it stopped.` : `${file.name}, ${megabytes(file.size)} MB, ready to upload.`);
         return true;
