@@ -20,12 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from competitions.selectors import is_organizer
+from competitions.shortcuts import competition_or_not_found
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 from judging import services
 from judging.selectors import vote_rows
-from submissions.apis import PngRenderer, _competition_or_404, _ErrorsAsJsonMixin
+from submissions.apis import PngRenderer, _ErrorsAsJsonMixin
 from submissions.selectors import phase_resolve
 
 SIDES = ("content", "left", "right")
@@ -54,7 +55,7 @@ class PairGetApi(APIView):
         responses={200: OutputSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         phase = phase_resolve(competition=competition, slug=request.query_params.get("phase"))
         assignment = services.assignment_create(phase=phase, user=request.user)
         data = {"token": assignment.token, "phase": phase.slug, "expires_at": assignment.expires_at}
@@ -80,7 +81,7 @@ class VoteCreateApi(APIView):
         responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        _competition_or_404(slug=slug, user=request.user)
+        competition_or_not_found(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if not getattr(request.user, "is_authenticated", False):
@@ -139,7 +140,7 @@ class VoteListApi(APIView):
         responses={200: OutputSerializer(many=True), **error_responses(404)},
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         if not is_organizer(competition=competition, user=request.user):
             raise ApplicationError(
                 "Only the competition's organizers may export its votes.", code="not_found", status=404

@@ -31,8 +31,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from competitions.models import Competition, Phase
-from competitions.selectors import competition_get, is_organizer, phase_current
+from competitions.models import Phase
+from competitions.selectors import is_organizer, phase_current
+from competitions.shortcuts import competition_or_not_found
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from submissions import leaderboards, selectors, services
@@ -66,13 +67,6 @@ PAGE_PARAMETERS = [
         description=f"Rows per page, 1 to {leaderboards.PAGE_SIZE_MAX}; default {leaderboards.PAGE_SIZE_DEFAULT}.",
     ),
 ]
-
-
-def _competition_or_404(*, slug: str, user: Any) -> Competition:
-    competition = competition_get(slug=slug, user=user)
-    if competition is None:
-        raise ApplicationError(f"No competition {slug!r}.", code="not_found", status=404)
-    return competition
 
 
 def _submission_or_404(*, submission_id: int, user: Any) -> Submission:
@@ -286,7 +280,7 @@ class QuotaGetApi(APIView):
         responses={200: OutputSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
         team = selectors.viewer_team(competition=competition, user=request.user)
         if team is None:
@@ -313,7 +307,7 @@ class SubmissionListApi(APIView):
         "total, `Link` the `next` and `prev` pages.",
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         phase_slug = request.query_params.get("phase")
         phase = selectors.phase_resolve(competition=competition, slug=phase_slug) if phase_slug else None
         page, page_size = leaderboards.page_params(
@@ -390,7 +384,7 @@ class SubmissionCreateApi(APIView):
         responses={201: SubmissionDetailSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         query_phase = request.query_params.get("phase")
         early_phase = (
             selectors.phase_resolve(competition=competition, slug=query_phase)

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from competitions.shortcuts import competition_or_not_found
 from gan_platform.openapi import error_responses
 from submissions import leaderboards, selectors
 from submissions.apis import (
@@ -28,7 +29,6 @@ from submissions.apis import (
     PHASE_PARAMETER,
     SPLIT_PARAMETER,
     CsvRenderer,
-    _competition_or_404,
     _ErrorsAsJsonMixin,
 )
 from submissions.models import Score
@@ -74,7 +74,7 @@ class LeaderboardMineSerializer(LeaderboardRowSerializer):
 
 
 def _board_view(request: Request, slug: str) -> leaderboards.BoardView:
-    competition = _competition_or_404(slug=slug, user=request.user)
+    competition = competition_or_not_found(slug=slug, user=request.user)
     phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
     split = request.query_params.get("split") or Score.Split.PUBLIC
     return leaderboards.leaderboard_view(phase=phase, split=split, viewer=request.user)

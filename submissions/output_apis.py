@@ -21,11 +21,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from competitions.shortcuts import competition_or_not_found
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 from submissions import comparisons, selectors
-from submissions.apis import PngRenderer, _competition_or_404, _ErrorsAsJsonMixin, _submission_or_404
+from submissions.apis import PngRenderer, _ErrorsAsJsonMixin, _submission_or_404
 from submissions.starter_kits import starter_kit_zip
 
 
@@ -112,7 +113,7 @@ class ComparisonGetApi(APIView):
         responses={200: OutputSerializer, **error_responses(400, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         ids = comparisons.comparison_ids_parse(request.query_params.getlist("ids"))
         comparison = comparisons.comparison_get(competition=competition, ids=ids, user=request.user)
         url = request.build_absolute_uri
@@ -186,7 +187,7 @@ class StarterKitGetApi(_ErrorsAsJsonMixin, APIView):
         responses={(200, "application/zip"): OpenApiTypes.BINARY, **error_responses(404)},
     )
     def get(self, request: Request, slug: str) -> Any:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         phase = selectors.phase_resolve(competition=competition, slug=request.query_params.get("phase"))
         response = StreamingHttpResponse(
             starter_kit_zip(competition=competition, phase=phase), content_type="application/zip"

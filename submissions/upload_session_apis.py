@@ -24,10 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from competitions.shortcuts import competition_or_not_found
 from gan_platform.errors import ApplicationError
 from gan_platform.openapi import error_responses
 from submissions import selectors, upload_sessions
-from submissions.apis import SubmissionDetailSerializer, _competition_or_404, submission_detail_data
+from submissions.apis import SubmissionDetailSerializer, submission_detail_data
 from submissions.models import UploadSession
 
 
@@ -111,7 +112,7 @@ class UploadSessionCreateApi(APIView):
         responses={201: SessionSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = _competition_or_404(slug=slug, user=request.user)
+        competition = competition_or_not_found(slug=slug, user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
