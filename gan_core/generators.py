@@ -48,7 +48,7 @@ class Architecture:
     name: str
     description: str
     schema: Mapping[str, HyperParameter]
-    build: Callable[..., nn.Module]  # keyword arguments: the hyper-parameters plus value_range
+    build: Callable[..., nn.Module]  # the generator class; keyword arguments: the hyper-parameters plus value_range
     size_multiple: Callable[[Mapping[str, Any]], int]
 
 
@@ -264,27 +264,21 @@ ARCHITECTURES: dict[str, Architecture] = {
         name="resnet",
         description="CycleGAN ResNet generator (junyanz/pytorch-CycleGAN-and-pix2pix layout)",
         schema=SCHEMAS["resnet"],
-        build=lambda *, ngf, n_blocks, use_dropout, value_range: ResnetGenerator(
-            ngf=ngf, n_blocks=n_blocks, use_dropout=use_dropout, value_range=value_range
-        ),
+        build=ResnetGenerator,
         size_multiple=lambda hyperparameters: 4,
     ),
     "transformer_net": Architecture(
         name="transformer_net",
         description="Johnson et al. TransformerNet (pytorch/examples fast_neural_style layout)",
         schema=SCHEMAS["transformer_net"],
-        build=lambda *, channels, n_residual, value_range: TransformerNet(
-            channels=channels, n_residual=n_residual, value_range=value_range
-        ),
+        build=TransformerNet,
         size_multiple=lambda hyperparameters: 4,
     ),
     "unet_small": Architecture(
         name="unet_small",
         description="a small U-Net",
         schema=SCHEMAS["unet_small"],
-        build=lambda *, base_channels, depth, value_range: UNetSmall(
-            base_channels=base_channels, depth=depth, value_range=value_range
-        ),
+        build=UNetSmall,
         size_multiple=lambda hyperparameters: 2 ** hyperparameters["depth"],
     ),
 }

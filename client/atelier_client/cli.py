@@ -22,6 +22,15 @@ from atelier_client.render import _api_error_text, _note, _one_line
 
 __all__ = ["ExitCode", "main"]
 
+#: The errors whose message says it all, and the exit code of each (the first that matches: a
+#: ``NoServerError`` is a ``ConfigError`` too).
+PLAIN_ERROR_EXITS: dict[type[Exception], ExitCode] = {
+    ServerUnreachableError: ExitCode.UNREACHABLE,
+    UploadFileError: ExitCode.USAGE,
+    NoServerError: ExitCode.NOT_AUTHENTICATED,
+    ConfigError: ExitCode.USAGE,
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``atelier ARGV...``; return the exit code (see :class:`ExitCode`)."""
@@ -38,18 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiError as error:
         _note(f"atelier: error: {_api_error_text(error)}")
         return int(exit_code_for(error))
-    except ServerUnreachableError as error:
+    except tuple(PLAIN_ERROR_EXITS) as error:
         _note(f"atelier: error: {_one_line(str(error))}")
-        return int(ExitCode.UNREACHABLE)
-    except UploadFileError as error:
-        _note(f"atelier: error: {_one_line(str(error))}")
-        return int(ExitCode.USAGE)
-    except NoServerError as error:
-        _note(f"atelier: error: {_one_line(str(error))}")
-        return int(ExitCode.NOT_AUTHENTICATED)
-    except ConfigError as error:
-        _note(f"atelier: error: {_one_line(str(error))}")
-        return int(ExitCode.USAGE)
+        return int(next(code for kind, code in PLAIN_ERROR_EXITS.items() if isinstance(error, kind)))
     except KeyboardInterrupt:
         _note("atelier: interrupted (a submission already uploaded goes on on the server).")
         return int(ExitCode.INTERRUPTED)

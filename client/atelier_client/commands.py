@@ -23,6 +23,7 @@ from atelier_client.follow import _follow_and_report
 from atelier_client.progress import UploadProgress, bytes_format, state_describe
 from atelier_client.render import (
     UNCALIBRATED_NOTE,
+    _answer_out,
     _api_error_text,
     _interval_format,
     _json_out,
@@ -143,10 +144,7 @@ def command_logout(args: argparse.Namespace) -> ExitCode:
 def command_whoami(args: argparse.Namespace) -> ExitCode:
     api = _api(args)
     me = api.me_get()
-    if args.json:
-        _json_out({"url": api.url, **(me or {})})
-    else:
-        _out(f"{(me or {}).get('username', '?')} on {api.url}")
+    _answer_out({"url": api.url, **(me or {})}, f"{(me or {}).get('username', '?')} on {api.url}", as_json=args.json)
     return ExitCode.OK
 
 
@@ -192,10 +190,9 @@ def command_join(args: argparse.Namespace) -> ExitCode:
             _note("Not joined.")
             return ExitCode.OK
     participation = api.competition_join(args.competition, accept_rules=True) or {}
-    if args.json:
-        _json_out(participation)
-    else:
-        _out(f"Joined {args.competition} as team {_name(participation.get('team'))}.")
+    _answer_out(
+        participation, f"Joined {args.competition} as team {_name(participation.get('team'))}.", as_json=args.json
+    )
     return ExitCode.OK
 
 
@@ -369,22 +366,16 @@ def command_status(args: argparse.Namespace) -> ExitCode:
 def command_cancel(args: argparse.Namespace) -> ExitCode:
     api = _api(args)
     detail = api.submission_cancel(args.id) or {}
-    if args.json:
-        _json_out(detail)
-    else:
-        _out(f"Submission #{args.id}: {state_describe(detail) if detail.get('state') else 'cancelled'}")
+    state = state_describe(detail) if detail.get("state") else "cancelled"
+    _answer_out(detail, f"Submission #{args.id}: {state}", as_json=args.json)
     return ExitCode.OK
 
 
 def command_select_final(args: argparse.Namespace) -> ExitCode:
     api = _api(args)
     detail = api.submission_select_final(args.id, selected=not args.unselect) or {}
-    if args.json:
-        _json_out(detail)
-    elif detail.get("is_final"):
-        _out(f"Submission #{args.id} is selected for the private leaderboard.")
-    else:
-        _out(f"Submission #{args.id} is not selected for the private leaderboard.")
+    selected = "is" if detail.get("is_final") else "is not"
+    _answer_out(detail, f"Submission #{args.id} {selected} selected for the private leaderboard.", as_json=args.json)
     return ExitCode.OK
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from atelier_client.commands import _api
 from atelier_client.exit_codes import CliError, ExitCode
-from atelier_client.render import _json_out, _one_line, _out, table_render, time_format
+from atelier_client.render import _answer_out, _json_out, _one_line, _out, table_render, time_format
 
 #: The e-mail kinds by their option name (``--scored off``) and their API name.
 NOTIFICATION_KINDS = {"scored": "submission_scored", "failed": "submission_failed", "announcements": "announcements"}
@@ -90,19 +90,15 @@ def command_post(args: argparse.Namespace) -> ExitCode:
     topic = _api(args).topic_create(
         args.competition, title=args.title, body=_body(args), announcement=args.announcement
     )
-    if args.json:
-        _json_out(topic)
-    else:
-        _out(f"Posted topic #{topic['id']}: atelier topic {args.competition} {topic['id']}")
+    _answer_out(
+        topic, f"Posted topic #{topic['id']}: atelier topic {args.competition} {topic['id']}", as_json=args.json
+    )
     return ExitCode.OK
 
 
 def command_reply(args: argparse.Namespace) -> ExitCode:
     reply = _api(args).reply_create(args.competition, args.id, body=_body(args))
-    if args.json:
-        _json_out(reply)
-    else:
-        _out(f"Posted reply #{reply['id']} to topic #{args.id}.")
+    _answer_out(reply, f"Posted reply #{reply['id']} to topic #{args.id}.", as_json=args.json)
     return ExitCode.OK
 
 
@@ -125,16 +121,13 @@ def command_moderate(args: argparse.Namespace) -> ExitCode:
         if set(changes) != {"hidden"}:
             raise CliError("A reply can only be hidden or shown: give --hide or --show with --reply.", ExitCode.USAGE)
         reply = _api(args).reply_moderate(args.competition, args.id, hidden=changes["hidden"])
-        if args.json:
-            _json_out(reply)
-        else:
-            _out(f"Reply #{reply['id']} is now {'hidden' if reply['is_hidden'] else 'shown'}.")
+        shown = "hidden" if reply["is_hidden"] else "shown"
+        _answer_out(reply, f"Reply #{reply['id']} is now {shown}.", as_json=args.json)
         return ExitCode.OK
     topic = _api(args).topic_moderate(args.competition, args.id, **changes)
-    if args.json:
-        _json_out(topic)
-    else:
-        _out(f"Topic #{topic['id']} {_one_line(topic['title'])[:60]}: now [{_flags(topic)}].")
+    _answer_out(
+        topic, f"Topic #{topic['id']} {_one_line(topic['title'])[:60]}: now [{_flags(topic)}].", as_json=args.json
+    )
     return ExitCode.OK
 
 

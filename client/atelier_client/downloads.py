@@ -9,7 +9,7 @@ from pathlib import Path
 from atelier_client.commands import _api
 from atelier_client.exit_codes import CliError, ExitCode
 from atelier_client.progress import bytes_format
-from atelier_client.render import _json_out, _out
+from atelier_client.render import _answer_out
 
 
 def command_starter_kit(args: argparse.Namespace) -> ExitCode:
@@ -32,12 +32,11 @@ def command_starter_kit(args: argparse.Namespace) -> ExitCode:
         raise CliError(
             f"Cannot write {where}: {error.strerror or error}. Give a writable -o FILE.", ExitCode.USAGE
         ) from error
-    if args.json:
-        _json_out({"path": str(path), "bytes": size})
-    else:
-        _out(
-            f"Saved the starter kit of {args.competition} to {path} ({bytes_format(size)}); its README.md has the commands."
-        )
+    _answer_out(
+        {"path": str(path), "bytes": size},
+        f"Saved the starter kit of {args.competition} to {path} ({bytes_format(size)}); its README.md has the commands.",
+        as_json=args.json,
+    )
     return ExitCode.OK
 
 

@@ -30,6 +30,14 @@ def _json_out(value: Any) -> None:
     _out(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
+def _answer_out(value: Any, text: str, *, as_json: bool) -> None:
+    """A command's answer: the API's ``value`` as JSON with ``--json``, else the sentence ``text``."""
+    if as_json:
+        _json_out(value)
+    else:
+        _out(text)
+
+
 def table_render(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned columns separated by two spaces; ``None`` shows as ``-``."""
     cells = [[str(header) for header in headers]] + [

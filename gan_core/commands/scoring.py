@@ -36,9 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument(
         "--metrics", default="fid", help="comma-separated: fid,kid,mifid,lpips,content,ssim,gram,artfid (default fid)"
     )
-    score.add_argument(
-        "--dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="Inception feature dimensions"
-    )
     _add_network_arguments(score)
     score.add_argument("--cache", type=Path, help="folder that keeps the style set's statistics between runs")
     score.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples (0: no intervals)")
@@ -63,14 +60,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     stats.add_argument("folder", type=Path, help="folder of images")
     stats.add_argument("-o", "--output", type=Path, required=True, help="the .npz file to write")
-    stats.add_argument(
-        "--dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="Inception feature dimensions"
-    )
     _add_network_arguments(stats)
     stats.set_defaults(func=run_stats)
 
 
 def _add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dims``, ``--mode``, ``--random-weights``, ``--network-seed`` and ``--device``: the Inception network's."""
+    parser.add_argument(
+        "--dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="Inception feature dimensions"
+    )
     parser.add_argument(
         "--mode",
         default=PreprocessMode.CLEAN.value,

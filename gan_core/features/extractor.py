@@ -1,4 +1,5 @@
-"""What every feature network shares: the weights mode and the extractor protocol."""
+"""What every feature network shares: the weights mode, the extractor protocol, the weights' identity,
+the device and the images per forward pass."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import torch
 from torch import nn
 
 from gan_core import weights as weights_registry
+from gan_core.devices import select_device
 from gan_core.images import PreprocessMode
+from gan_core.memory import MemoryBudget
 
 
 class WeightsMode(enum.StrEnum):
@@ -45,6 +48,49 @@ class FeatureExtractor(Protocol):
     device: torch.device
 
     def __call__(self, images: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor: ...
+
+
+class FeatureNetwork:
+    """What every feature network holds besides its layers.
+
+    ``weights_sha256``: the digest of its weight file(s), ``None`` for random weights; ``calibrated``:
+    whether the weights are the pretrained ones. ``device``: where it runs (a name, or ``None`` for
+    :func:`gan_core.devices.select_device`'s choice). ``batch_size``: images per forward pass; ``None``
+    picks as many as ``budget`` allows (``gan_core.memory``).
+    """
+
+    def __init__(
+        self,
+        *,
+        weights_sha256: str | None,
+        calibrated: bool,
+        device: torch.device | str | None,
+        batch_size: int | None,
+        budget: MemoryBudget | float | None,
+    ) -> None:
+        self.weights_sha256 = weights_sha256
+        self.calibrated = calibrated
+        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.batch_size = batch_size
+        self.budget = budget
+
+    def images_per_pass(self, *, bytes_per_image: int, what: str) -> int:
+        """``batch_size``, else as many images of ``bytes_per_image`` working memory as the budget allows
+        (``what`` names the pass in the error when not even one fits)."""
+        if self.batch_size:
+            return self.batch_size
+        return MemoryBudget.resolve(self.budget, device=self.device).batch_size(
+            bytes_per_item=bytes_per_image, what=what
+        )
+
+
+def relus_out_of_place(features: nn.Sequential) -> nn.Sequential:
+    """``features`` with each ReLU writing a new tensor instead of overwriting its input (torchvision
+    builds them in place), so that a tapped output stays as the layer gave it."""
+    for module in features:
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    return features
 
 
 def check_uint8_images(images: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:

@@ -27,8 +27,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import inception as tv_inception
 
 from gan_core import weights as weights_registry
-from gan_core.devices import exact_inference, select_device
-from gan_core.features.extractor import WeightsMode, check_uint8_images, load_weights_into
+from gan_core.devices import exact_inference
+from gan_core.features.extractor import FeatureNetwork, WeightsMode, check_uint8_images, load_weights_into
 from gan_core.features.initialisation import calibrate_batch_norms, calibration_images, initialise_randomly
 from gan_core.images import PreprocessMode
 from gan_core.memory import MemoryBudget
@@ -236,7 +236,7 @@ def preprocess(
     return output
 
 
-class InceptionExtractor:
+class InceptionExtractor(FeatureNetwork):
     """FID Inception features: uint8 RGB images -> ``(N, dims)`` float64 on the CPU.
 
     Implements :class:`gan_core.features.FeatureExtractor`. ``batch_size`` of ``None`` picks one
@@ -262,11 +262,9 @@ class InceptionExtractor:
         self.mode = PreprocessMode(mode)
         self.dims = dims
         self.name = f"inception-v3-fid-{dims}"
-        self.weights_sha256 = weights_sha256
-        self.calibrated = calibrated
-        self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.batch_size = batch_size
-        self.budget = budget
+        super().__init__(
+            weights_sha256=weights_sha256, calibrated=calibrated, device=device, batch_size=batch_size, budget=budget
+        )
         self.dtype = dtype
         self._network = fold_batch_norms(network, dtype).to(self.device, memory_format=torch.channels_last)
         self._network.requires_grad_(False)
@@ -280,9 +278,7 @@ class InceptionExtractor:
     def __call__(self, images: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
         items = check_uint8_images(images)
         output = torch.empty((len(items), self.dims), dtype=torch.float64)
-        step = self.batch_size or MemoryBudget.resolve(self.budget, device=self.device).batch_size(
-            bytes_per_item=_BYTES_PER_IMAGE, what="the Inception network (299x299 inputs)"
-        )
+        step = self.images_per_pass(bytes_per_image=_BYTES_PER_IMAGE, what="the Inception network (299x299 inputs)")
         with exact_inference(self.device):
             for start in range(0, len(items), step):
                 batch = preprocess(items[start : start + step], self.mode, self.dtype)

@@ -15,8 +15,14 @@ from torch import nn
 from torchvision.models import alexnet as tv_alexnet
 
 from gan_core import weights as weights_registry
-from gan_core.devices import exact_inference, select_device
-from gan_core.features.extractor import WeightsMode, combined_digest, load_weights_into
+from gan_core.devices import exact_inference
+from gan_core.features.extractor import (
+    FeatureNetwork,
+    WeightsMode,
+    combined_digest,
+    load_weights_into,
+    relus_out_of_place,
+)
 from gan_core.features.initialisation import initialise_randomly, random_generator
 from gan_core.memory import MemoryBudget
 
@@ -39,14 +45,10 @@ BYTES_PER_PIXEL = 320
 
 def alexnet_features() -> nn.Sequential:
     """An untrained torchvision ``alexnet().features`` up to the last compared ReLU (ReLUs not in place)."""
-    features = tv_alexnet(weights=None).features[: TAP_INDICES[-1] + 1]
-    for module in features:
-        if isinstance(module, nn.ReLU):
-            module.inplace = False
-    return features
+    return relus_out_of_place(tv_alexnet(weights=None).features[: TAP_INDICES[-1] + 1])
 
 
-class LPIPS:
+class LPIPS(FeatureNetwork):
     """LPIPS distances of image pairs.
 
     ``lpips(x, y)``: two uint8 ``(N, 3, H, W)`` RGB batches of the same shape -> ``(N,)`` float64
@@ -67,11 +69,9 @@ class LPIPS:
     ) -> None:
         if [weight.numel() for weight in linear] != list(CHANNELS):
             raise ValueError(f"LPIPS linear layers must have {CHANNELS} weights, got {[w.numel() for w in linear]}.")
-        self.weights_sha256 = weights_sha256
-        self.calibrated = calibrated
-        self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.batch_size = batch_size
-        self.budget = budget
+        super().__init__(
+            weights_sha256=weights_sha256, calibrated=calibrated, device=device, batch_size=batch_size, budget=budget
+        )
         self.name = "lpips-alex-v0.1"
         self._trunk = trunk.eval().to(self.device)
         self._trunk.requires_grad_(False)
@@ -104,9 +104,7 @@ class LPIPS:
                 "Resize the output to its input's size first."
             )
         count, _, height, width = x.shape
-        step = self.batch_size or MemoryBudget.resolve(self.budget, device=self.device).batch_size(
-            bytes_per_item=height * width * BYTES_PER_PIXEL, what=f"LPIPS at {height}x{width}"
-        )
+        step = self.images_per_pass(bytes_per_image=height * width * BYTES_PER_PIXEL, what=f"LPIPS at {height}x{width}")
         output = torch.empty(count, dtype=torch.float64)
         with exact_inference(self.device):
             for start in range(0, count, step):

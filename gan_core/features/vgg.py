@@ -16,8 +16,8 @@ from torchvision.models.vgg import cfgs as tv_vgg_configurations
 from torchvision.models.vgg import make_layers as tv_vgg_make_layers
 
 from gan_core import weights as weights_registry
-from gan_core.devices import exact_inference, select_device
-from gan_core.features.extractor import WeightsMode, load_weights_into
+from gan_core.devices import exact_inference
+from gan_core.features.extractor import FeatureNetwork, WeightsMode, load_weights_into, relus_out_of_place
 from gan_core.features.initialisation import initialise_randomly
 from gan_core.memory import MemoryBudget
 
@@ -63,14 +63,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def vgg19_features() -> nn.Sequential:
     """An untrained torchvision ``vgg19().features`` (37 modules; ReLUs not in place), built without
     the 120 M-parameter classifier that the features never use."""
-    features = tv_vgg_make_layers(tv_vgg_configurations["E"], batch_norm=False)
-    for module in features:
-        if isinstance(module, nn.ReLU):
-            module.inplace = False
-    return features
+    return relus_out_of_place(tv_vgg_make_layers(tv_vgg_configurations["E"], batch_norm=False))
 
 
-class VGGTaps:
+class VGGTaps(FeatureNetwork):
     """VGG-19 activations at named layers.
 
     ``taps(images)``: uint8 ``(N, 3, H, W)`` RGB -> ``{layer: (N, C, H', W') float32 on the CPU}``
@@ -90,12 +86,10 @@ class VGGTaps:
         budget: MemoryBudget | float | None = None,
     ) -> None:
         _check_layers(layers)
+        super().__init__(
+            weights_sha256=weights_sha256, calibrated=calibrated, device=device, batch_size=batch_size, budget=budget
+        )
         self.layers = tuple(layers)
-        self.weights_sha256 = weights_sha256
-        self.calibrated = calibrated
-        self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.batch_size = batch_size
-        self.budget = budget
         last = max(LAYER_INDEX[layer] for layer in self.layers) + 1
         self._features = features[: last + 1].eval().to(self.device, memory_format=torch.channels_last)
         self._features.requires_grad_(False)
@@ -108,10 +102,8 @@ class VGGTaps:
 
     def batch_size_for(self, height: int, width: int) -> int:
         """Images per forward pass at ``height`` x ``width``: ``batch_size``, else from the memory budget."""
-        if self.batch_size:
-            return self.batch_size
-        return MemoryBudget.resolve(self.budget, device=self.device).batch_size(
-            bytes_per_item=height * width * BYTES_PER_PIXEL, what=f"VGG-19 at {height}x{width}"
+        return self.images_per_pass(
+            bytes_per_image=height * width * BYTES_PER_PIXEL, what=f"VGG-19 at {height}x{width}"
         )
 
     def iter_taps(self, images: torch.Tensor) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:

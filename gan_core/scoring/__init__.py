@@ -47,8 +47,10 @@ from gan_core.scoring.features import (
     compute_features,
     compute_stats,
     decode_batch_size,
+    gram_key,
     output_features,
     reference_features,
+    reference_key,
     style_grams,
 )
 from gan_core.scoring.folders import score
@@ -71,10 +73,12 @@ __all__ = [
     "compute_stats",
     "computes",
     "decode_batch_size",
+    "gram_key",
     "match_pairs",
     "output_features",
     "parse_metrics",
     "reference_features",
+    "reference_key",
     "score",
     "score_features",
     "style_grams",

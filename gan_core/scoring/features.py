@@ -77,6 +77,19 @@ def compute_features(
     return np.concatenate(parts) if parts else np.zeros((0, extractor.dims))
 
 
+def reference_key(extractor: FeatureExtractor, *, dataset_hash: str, seed: int) -> CacheKey:
+    """The cache key of a style set's Inception reference (:func:`reference_features`): the set's content
+    hash, the network, its weights (the seed of a random one) and the preprocessing mode."""
+    weights = weights_identity(extractor.weights_sha256, seed=seed)
+    return CacheKey(dataset_hash, extractor.name, weights, str(PreprocessMode(extractor.mode).value))
+
+
+def gram_key(vgg: VGGTaps, *, dataset_hash: str, seed: int) -> CacheKey:
+    """The cache key of a style set's mean Gram matrices (:func:`style_grams`)."""
+    weights = weights_identity(vgg.weights_sha256, seed=seed)
+    return CacheKey(dataset_hash, VGG_NAME, weights, "gram-" + "-".join(STYLE_LAYERS))
+
+
 def reference_features(
     style_paths: Sequence[Path],
     extractor: FeatureExtractor,
@@ -90,7 +103,7 @@ def reference_features(
     Returns the reference and ``"hit"``, ``"miss"`` (computed and stored) or ``"off"`` (no cache).
     """
     dataset_hash = dataset_hash or content_hash(style_paths)
-    key = CacheKey(dataset_hash, extractor.name, weights_identity(extractor.weights_sha256, seed=seed), extractor.mode)
+    key = reference_key(extractor, dataset_hash=dataset_hash, seed=seed)
     if cache is not None:
         cached = cache.load(key)
         if cached is not None:
@@ -121,9 +134,7 @@ def style_grams(
 ) -> tuple[dict[str, torch.Tensor], str]:
     """The style set's mean Gram matrix per style layer, from the cache when there (``"hit"``/``"miss"``/``"off"``)."""
     dataset_hash = dataset_hash or content_hash(style_paths)
-    key = CacheKey(
-        dataset_hash, VGG_NAME, weights_identity(vgg.weights_sha256, seed=seed), "gram-" + "-".join(STYLE_LAYERS)
-    )
+    key = gram_key(vgg, dataset_hash=dataset_hash, seed=seed)
     if cache is not None:
         arrays = cache.load_arrays(key, kind="gram")
         if arrays is not None:

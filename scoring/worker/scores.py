@@ -23,18 +23,18 @@ from gan_core.images import PreprocessMode, content_hash
 from gan_core.memory import MemoryBudgetError
 from gan_core.metrics.registry import INCEPTION, LPIPS, VGG, metric_get, networks_for, per_image_for
 from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
-from gan_core.metrics.style import STYLE_LAYERS
 from gan_core.scoring import (
-    VGG_NAME,
     Bootstrap,
     Networks,
     ScoringError,
+    gram_key,
     output_features,
     reference_features,
+    reference_key,
     score_features,
     style_grams,
 )
-from gan_core.stats import CacheKey, ReferenceCache, weights_identity
+from gan_core.stats import CacheKey, ReferenceCache
 from gan_platform.storages import private_storage
 from scoring.models import ReferenceStats
 from scoring.services import ScoreValue
@@ -291,15 +291,9 @@ def _cached_in_storage(
 
 def reference_stats_cached(*, image_set: ImageSet | None, style_paths: Sequence[Path], dataset_hash: str, extractor):
     """The style set's Inception reference (features, statistics, covariance root), computed once and stored."""
-    key = CacheKey(
-        dataset_hash,
-        extractor.name,
-        weights_identity(extractor.weights_sha256, seed=SCORING_SEED),
-        str(PreprocessMode(extractor.mode).value),
-    )
     return _cached_in_storage(
         image_set=image_set,
-        key=key,
+        key=reference_key(extractor, dataset_hash=dataset_hash, seed=SCORING_SEED),
         kind=ReferenceStats.Kind.REFERENCE,
         count=len(style_paths),
         calibrated=bool(extractor.calibrated),
@@ -311,15 +305,9 @@ def reference_stats_cached(*, image_set: ImageSet | None, style_paths: Sequence[
 
 def gram_stats_cached(*, image_set: ImageSet | None, style_paths: Sequence[Path], dataset_hash: str, vgg):
     """The style set's mean Gram matrices per VGG-19 style layer, computed once and stored."""
-    key = CacheKey(
-        dataset_hash,
-        VGG_NAME,
-        weights_identity(vgg.weights_sha256, seed=SCORING_SEED),
-        "gram-" + "-".join(STYLE_LAYERS),
-    )
     return _cached_in_storage(
         image_set=image_set,
-        key=key,
+        key=gram_key(vgg, dataset_hash=dataset_hash, seed=SCORING_SEED),
         kind=ReferenceStats.Kind.GRAM,
         count=len(style_paths),
         calibrated=bool(vgg.calibrated),
