@@ -1,5 +1,6 @@
-"""Fixtures of the notifications tests: the submissions tests' competition and people, API clients,
-tasks run in this process (as a worker would run them), a webhook receiver on loopback."""
+"""Fixtures of the notifications tests: the wood competition, its people and API clients
+(``tests.support.wood``), tasks run in this process (as a worker would run them), a webhook
+receiver on loopback."""
 
 from __future__ import annotations
 
@@ -15,19 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from celery import current_app
 
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    alice,
-    alice_team,
-    bob,
-    bob_team,
-    clean_cache,
-    client_for,
-    competition,
-    isolated_storage,
-    organizer,
-    phase,
-    sent,
-)
+
+@pytest.fixture(autouse=True)
+def isolated(isolated_web_test) -> None:
+    """Every notifications test: private storage in its temporary folder, a clean cache, no broker."""
 
 
 @pytest.fixture
