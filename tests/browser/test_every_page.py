@@ -9,7 +9,8 @@ from judging.models import JudgingConfig
 from submissions.models import Score, Submission
 from submissions.standings import standings_submission_changed
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+from tests.browser.login import log_in
+from tests.factories import competition_create_for_tests, participant_join, user_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,14 +37,6 @@ def csp_violations(page) -> list[str]:
         lambda message: "Content Security Policy" in message.text and violations.append(f"console: {message.text}"),
     )
     return violations
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
 
 
 def check(page, url: str, name: str, violations: list[str]) -> None:
