@@ -181,3 +181,20 @@ def participant_join(competition, user):
     from competitions import services
 
     return services.participation_join(competition=competition, user=user, accept_rules=True)
+
+
+def submission_new(phase, team, user, **fields: Any):
+    """An unsaved submission row of ``user`` for ``team``, without a file, queued: a 1-byte ONNX model
+    ``generator.onnx`` unless ``fields`` say otherwise (``state``, ``original_name``, ``failure_code``...).
+    For many rows at once: ``Submission.objects.bulk_create([submission_new(...), ...])``."""
+    from submissions.models import Submission
+
+    values = {"original_name": "generator.onnx", "format": "onnx", "sha256": "0" * 64, "size": 1, **fields}
+    return Submission(phase=phase, team=team, submitted_by=user, **values)
+
+
+def submission_create(phase, team, user, **fields: Any):
+    """A submission row as :func:`submission_new` makes it, saved."""
+    submission = submission_new(phase, team, user, **fields)
+    submission.save()
+    return submission

@@ -7,7 +7,13 @@ import pytest
 from competitions.models import DatasetImage
 from submissions.models import Score, Submission
 from submissions.standings import standings_submission_changed
-from tests.factories import competition_create_for_tests, organizer_create, participant_join, user_create
+from tests.factories import (
+    competition_create_for_tests,
+    organizer_create,
+    participant_join,
+    submission_create,
+    user_create,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -143,27 +149,17 @@ def test_my_submissions_shows_live_state_hooks_and_failure_messages(client):
     competition = competition_create_for_tests()
     ada = user_create("ada")
     team = participant_join(competition, ada).team
-    Submission.objects.create(
-        phase=competition.phases.get(),
-        team=team,
-        submitted_by=ada,
+    phase = competition.phases.get()
+    submission_create(
+        phase,
+        team,
+        ada,
         original_name="broken.onnx",
-        format="onnx",
-        sha256="1" * 64,
-        size=10,
         state=Submission.State.FAILED,
         failure_code="wrong_channels",
         failure_message="Your generator returned 4 channels; it must return 3 (RGB).",
     )
-    queued = Submission.objects.create(
-        phase=competition.phases.get(),
-        team=team,
-        submitted_by=ada,
-        original_name="next.onnx",
-        format="onnx",
-        sha256="2" * 64,
-        size=10,
-    )
+    queued = submission_create(phase, team, ada, original_name="next.onnx")
     client.force_login(ada)
 
     page = client.get(f"/c/{competition.slug}/submissions/").content.decode()
@@ -187,10 +183,7 @@ def test_the_organizer_dashboard_counts_queue_and_failures(client):
     ada = user_create("ada")
     team = participant_join(competition, ada).team
     for code in ("wrong_channels", "wrong_channels", "timeout"):
-        Submission.objects.create(
-            phase=competition.phases.get(), team=team, submitted_by=ada, original_name="x", format="onnx",
-            sha256="3" * 64, size=1, state=Submission.State.FAILED, failure_code=code,
-        )  # fmt: skip
+        submission_create(competition.phases.get(), team, ada, state=Submission.State.FAILED, failure_code=code)
     client.force_login(organizer)
 
     page = client.get(f"/c/{competition.slug}/organize/").content.decode()
