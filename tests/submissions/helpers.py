@@ -10,10 +10,11 @@ import struct
 import tarfile
 import zipfile
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from submissions.models import Score, Submission
 from submissions.standings import standings_submission_changed
@@ -143,3 +144,8 @@ def scored_submission_create(
         standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     return submission
+
+
+def scored_hours_ago(hours: float, **fields) -> Submission:
+    """A scored submission (:func:`scored_submission_create` with ``fields``) made ``hours`` hours ago."""
+    return scored_submission_create(created_at=timezone.now() - timedelta(hours=hours), **fields)
