@@ -198,3 +198,37 @@ def submission_create(phase, team, user, **fields: Any):
     submission = submission_new(phase, team, user, **fields)
     submission.save()
     return submission
+
+
+def score_new(
+    submission,
+    metric: str,
+    value: float,
+    *,
+    split: str = "public",
+    interval: tuple[float, float] | None = None,
+    calibrated: bool = False,
+):
+    """An unsaved Score row of ``submission``, as a test worker leaves it (``clean`` preprocessing,
+    gan_core version ``test``); ``interval`` is (low, high). For many at once: ``bulk_create``."""
+    from submissions.models import Score
+
+    low, high = interval or (None, None)
+    return Score(
+        submission=submission,
+        split=split,
+        metric=metric,
+        value=value,
+        interval_low=low,
+        interval_high=high,
+        calibrated=calibrated,
+        preprocessing_mode="clean",
+        gan_core_version="test",
+    )
+
+
+def score_create(submission, metric: str, value: float, **fields: Any):
+    """A Score row as :func:`score_new` makes it, saved."""
+    score = score_new(submission, metric, value, **fields)
+    score.save()
+    return score

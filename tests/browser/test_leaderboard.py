@@ -11,7 +11,7 @@ from submissions.models import Score, Submission
 from submissions.standings import standings_rebuild
 from tests.browser.inspection import accessibility_problems, screenshot
 from tests.browser.login import log_in
-from tests.factories import competition_create_for_tests, submission_new, user_create
+from tests.factories import competition_create_for_tests, score_new, submission_new, user_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,17 +44,7 @@ def many_scored_teams(competition, count: int) -> None:
     )
     Score.objects.bulk_create(
         [
-            Score(
-                submission=submission,
-                split="public",
-                metric=metric,
-                value=value,
-                interval_low=value - 0.5,
-                interval_high=value + 0.5,
-                calibrated=False,
-                preprocessing_mode="clean",
-                gan_core_version="test",
-            )  # fmt: skip
+            score_new(submission, metric, value, interval=(value - 0.5, value + 0.5))
             for index, submission in enumerate(submissions)
             for metric, value in (("fid", 10 + (index * 7919) % 1000 / 10), ("ssim", (index % 97) / 100))
         ]

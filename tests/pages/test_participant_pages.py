@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from competitions.models import DatasetImage
-from submissions.models import Score, Submission
+from submissions.models import Submission
 from submissions.standings import standings_submission_changed
 from tests.factories import (
     competition_create_for_tests,
     organizer_create,
     participant_join,
+    score_create,
     submission_create,
     user_create,
 )
@@ -19,29 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 def scored_submission(competition, team, user, *, value: float, private: float, name="gen.safetensors"):
-    phase = competition.phases.get()
-    submission = Submission.objects.create(
-        phase=phase,
-        team=team,
-        submitted_by=user,
-        original_name=name,
-        format="safetensors",
-        sha256="0" * 64,
-        size=1234,
-        state=Submission.State.SCORED,
+    submission = submission_create(
+        competition.phases.get(), team, user, original_name=name, format="safetensors", size=1234, state="scored"
     )
     for split, figure in (("public", value), ("private", private)):
-        Score.objects.create(
-            submission=submission,
-            split=split,
-            metric="fid",
-            value=figure,
-            interval_low=figure - 1,
-            interval_high=figure + 1,
-            calibrated=False,
-            preprocessing_mode="clean",
-            gan_core_version="test",
-        )
+        score_create(submission, "fid", figure, split=split, interval=(figure - 1, figure + 1))
     standings_submission_changed(submission_id=submission.pk)
     return submission
 
