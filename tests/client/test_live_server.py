@@ -73,10 +73,15 @@ def alice(competition):
     return user
 
 
+def cli_login(url: str, username: str, monkeypatch) -> int:
+    """`atelier login` on the server at ``url`` as ``username``, the factories' password on stdin; its exit status."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_PASSWORD + "\n"))
+    return main(["login", "--url", url, "--username", username, "--password-stdin"])
+
+
 @pytest.fixture
 def logged_in_alice(live_server, config_home, alice, monkeypatch, capsys) -> str:
-    monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_PASSWORD + "\n"))
-    code = main(["login", "--url", live_server.url, "--username", "alice", "--password-stdin"])
+    code = cli_login(live_server.url, "alice", monkeypatch)
     output = capsys.readouterr()
     assert code == 0, output.err
     return live_server.url

@@ -120,18 +120,9 @@ def finish(request) -> Callable:
                 participant_fault=True,
             )
         else:
+            worker = {"calibrated": False, "preprocessing_mode": "clean", "gan_core_version": "test"}
             values = [
-                ScoreValue(
-                    split=split,
-                    metric=metric,
-                    value=value,
-                    interval_low=low,
-                    interval_high=high,
-                    calibrated=False,
-                    preprocessing_mode="clean",
-                    gan_core_version="test",
-                )
-                for split, metric, value, low, high in scores
+                ScoreValue(split, metric, value, low, high, **worker) for split, metric, value, low, high in scores
             ]
             assert submission_finish(submission_id=submission.pk, token=token, scores=values)
         submission.refresh_from_db()
