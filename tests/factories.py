@@ -215,16 +215,9 @@ def score_new(
 
     low, high = interval or (None, None)
     return Score(
-        submission=submission,
-        split=split,
-        metric=metric,
-        value=value,
-        interval_low=low,
-        interval_high=high,
-        calibrated=calibrated,
-        preprocessing_mode="clean",
-        gan_core_version="test",
-    )
+        submission=submission, split=split, metric=metric, value=value, interval_low=low, interval_high=high,
+        calibrated=calibrated, preprocessing_mode="clean", gan_core_version="test",
+    )  # fmt: skip
 
 
 def score_create(submission, metric: str, value: float, **fields: Any):
