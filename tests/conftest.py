@@ -1,6 +1,7 @@
-"""Fixtures every test folder may ask for. Folders that want them for every test wrap them in an
-autouse fixture of their own conftest (tests that run real worker processes must not: a worker
-reads the private storage of its own settings).
+"""Fixtures every test folder may ask for: these, and those of the plugins in ``pytest_plugins`` (the
+web tests' competition and people: ``tests.support.wood``). Folders that want them for every test
+wrap them in an autouse fixture of their own conftest (tests that run real worker processes must
+not: a worker reads the private storage of its own settings).
 
 The object-storage pass: when the environment names a bucket (``ATELIER_S3_BUCKET`` with
 ``ATELIER_S3_ENDPOINT_URL``, as ``.ci/run`` sets for ``ATELIER_TEST_STORAGE=s3``), the settings
@@ -18,6 +19,8 @@ import pytest
 from django.conf import settings
 
 from tests.support.object_storage import BucketFolder, bucket_create, private_storage_settings
+
+pytest_plugins = ["tests.support.wood"]
 
 
 def object_storage_pass() -> bool:

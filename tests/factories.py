@@ -181,3 +181,47 @@ def participant_join(competition, user):
     from competitions import services
 
     return services.participation_join(competition=competition, user=user, accept_rules=True)
+
+
+def submission_new(phase, team, user, **fields: Any):
+    """An unsaved submission row of ``user`` for ``team``, without a file, queued: a 1-byte ONNX model
+    ``generator.onnx`` unless ``fields`` say otherwise (``state``, ``original_name``, ``failure_code``...).
+    For many rows at once: ``Submission.objects.bulk_create([submission_new(...), ...])``."""
+    from submissions.models import Submission
+
+    values = {"original_name": "generator.onnx", "format": "onnx", "sha256": "0" * 64, "size": 1, **fields}
+    return Submission(phase=phase, team=team, submitted_by=user, **values)
+
+
+def submission_create(phase, team, user, **fields: Any):
+    """A submission row as :func:`submission_new` makes it, saved."""
+    submission = submission_new(phase, team, user, **fields)
+    submission.save()
+    return submission
+
+
+def score_new(
+    submission,
+    metric: str,
+    value: float,
+    *,
+    split: str = "public",
+    interval: tuple[float, float] | None = None,
+    calibrated: bool = False,
+):
+    """An unsaved Score row of ``submission``, as a test worker leaves it (``clean`` preprocessing,
+    gan_core version ``test``); ``interval`` is (low, high). For many at once: ``bulk_create``."""
+    from submissions.models import Score
+
+    low, high = interval or (None, None)
+    return Score(
+        submission=submission, split=split, metric=metric, value=value, interval_low=low, interval_high=high,
+        calibrated=calibrated, preprocessing_mode="clean", gan_core_version="test",
+    )  # fmt: skip
+
+
+def score_create(submission, metric: str, value: float, **fields: Any):
+    """A Score row as :func:`score_new` makes it, saved."""
+    score = score_new(submission, metric, value, **fields)
+    score.save()
+    return score

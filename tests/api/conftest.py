@@ -1,32 +1,11 @@
-"""Fixtures of the API tests: the submissions tests' fixtures, plus API clients."""
+"""Fixtures of the API tests: the wood competition, its people and API clients (``tests.support.wood``);
+every test with private storage of its own, a clean cache and no broker."""
 
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
-
-from tests.submissions.conftest import (  # noqa: F401 (fixtures)
-    alice,
-    alice_team,
-    bob,
-    bob_team,
-    clean_cache,
-    competition,
-    isolated_storage,
-    organizer,
-    phase,
-    sent,
-)
 
 
-@pytest.fixture
-def client_for():
-    """``client_for(user)``: an API client authenticated as ``user`` (None: anonymous)."""
-
-    def make(user=None) -> APIClient:
-        client = APIClient()
-        if user is not None:
-            client.force_authenticate(user)
-        return client
-
-    return make
+@pytest.fixture(autouse=True)
+def isolated(isolated_web_test) -> None:
+    """Every API test: private storage in its temporary folder, a clean cache, no broker."""

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from competitions.models import Competition, Phase
-from tests.submissions.helpers import scored_submission_create
+from tests.submissions.helpers import scored_hours_ago, scored_submission_create
 
 pytestmark = pytest.mark.django_db
 
@@ -47,32 +47,18 @@ ROW_KEYS = {
 
 @pytest.fixture
 def scored(phase, organizer, alice, alice_team, bob, bob_team):
-    now = timezone.now()
-    alice_sub = scored_submission_create(
-        phase=phase,
-        team=alice_team,
-        user=alice,
-        public={"fid": 10.0, "lpips": 0.1, "ssim": 0.9},
-        private={"fid": 11.5, "lpips": 0.2, "ssim": 0.8},
-        interval=(9.0, 12.0),
-        created_at=now - timedelta(hours=3),
-    )
-    bob_sub = scored_submission_create(
-        phase=phase,
-        team=bob_team,
-        user=bob,
-        public={"fid": 20.0, "lpips": 0.3, "ssim": 0.7},
-        private={"fid": 8.25, "lpips": 0.4, "ssim": 0.6},
-        created_at=now - timedelta(hours=2),
-    )
-    baseline = scored_submission_create(
-        phase=phase,
-        team=None,
-        user=organizer,
-        public={"fid": 15.0},
-        private={"fid": 30.0},
-        is_baseline=True,
-        created_at=now - timedelta(hours=1),
+    """Alice's submission (public fid 10 in [9, 12], private 11.5), bob's (public 20, private 8.25) and a
+    baseline (public 15, private 30), made three, two and one hours ago."""
+    alice_sub = scored_hours_ago(
+        3, phase=phase, team=alice_team, user=alice, interval=(9.0, 12.0),
+        public={"fid": 10.0, "lpips": 0.1, "ssim": 0.9}, private={"fid": 11.5, "lpips": 0.2, "ssim": 0.8},
+    )  # fmt: skip
+    bob_sub = scored_hours_ago(
+        2, phase=phase, team=bob_team, user=bob,
+        public={"fid": 20.0, "lpips": 0.3, "ssim": 0.7}, private={"fid": 8.25, "lpips": 0.4, "ssim": 0.6},
+    )  # fmt: skip
+    baseline = scored_hours_ago(
+        1, phase=phase, team=None, user=organizer, public={"fid": 15.0}, private={"fid": 30.0}, is_baseline=True
     )
     return alice_sub, bob_sub, baseline
 
@@ -188,13 +174,10 @@ def crowded(phase, competition, alice, alice_team):
     """Twelve other teams, then alice last (fid 99)."""
     from tests.factories import participant_join, user_create
 
-    now = timezone.now()
     for index in range(12):
         user = user_create(f"team{index:02d}")
         team = participant_join(competition, user).team
-        scored_submission_create(
-            phase=phase, team=team, user=user, public={"fid": float(index)}, created_at=now - timedelta(hours=5)
-        )
+        scored_hours_ago(5, phase=phase, team=team, user=user, public={"fid": float(index)})
     return scored_submission_create(phase=phase, team=alice_team, user=alice, public={"fid": 99.0})
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from discussion.models import Reply, Topic
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.browser.test_every_page import check, csp_violations, log_in  # noqa: F401 (fixture)
+from tests.browser.login import log_in
+from tests.browser.test_every_page import check, csp_violations  # noqa: F401 (fixture)
 from tests.factories import competition_create_for_tests, participant_join, user_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

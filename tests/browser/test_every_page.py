@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from judging.models import JudgingConfig
-from submissions.models import Score, Submission
+from submissions.models import Submission
 from submissions.standings import standings_submission_changed
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+from tests.browser.login import log_in
+from tests.factories import competition_create_for_tests, participant_join, score_create, user_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,14 +39,6 @@ def csp_violations(page) -> list[str]:
     return violations
 
 
-def log_in(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
-
-
 def check(page, url: str, name: str, violations: list[str]) -> None:
     response = page.goto(url)
     assert response.status == 200, url
@@ -72,10 +65,7 @@ def test_every_page_is_accessible_fits_the_screen_and_keeps_its_csp(page, viewpo
         phase=competition.phases.get(), team=team, submitted_by=participant, original_name="g" * 120 + ".onnx",
         format="onnx", sha256="6" * 64, size=2048, state=Submission.State.SCORED, description="d" * 300,
     )  # fmt: skip
-    Score.objects.create(
-        submission=scored, split="public", metric="fid", value=12.5, interval_low=11.0, interval_high=14.0,
-        calibrated=False, preprocessing_mode="clean", gan_core_version="test",
-    )  # fmt: skip
+    score_create(scored, "fid", 12.5, interval=(11.0, 14.0))
     standings_submission_changed(submission_id=scored.pk)
     JudgingConfig.objects.create(phase=competition.phases.get(), enabled=True)
     failed = Submission.objects.create(

@@ -8,16 +8,8 @@ from playwright.sync_api import expect
 
 from judging.models import Vote
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.factories import DEFAULT_PASSWORD
-from tests.judging.conftest import board, config, no_broker, voter  # noqa: F401 (fixtures)
-from tests.submissions.conftest import (  # noqa: F401 (fixtures)
-    clean_cache,
-    competition,
-    isolated_storage,
-    organizer,
-    phase,
-    sent,
-)
+from tests.browser.login import log_in
+from tests.judging.conftest import board, config, isolated, no_broker, voter  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,11 +26,7 @@ def test_voting_takes_one_click_or_key_per_pair_and_the_next_pair_is_preloaded(
     page.set_viewport_size({"width": width, "height": height})
     pair_requests: list[str] = []
     page.on("request", lambda request: "/judging/pair/" in request.url and pair_requests.append(request.url))
-    page.goto("/accounts/login/?next=/c/wood/vote/")
-    page.get_by_label("Username").fill(voter.username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/c/wood/vote/")
+    log_in(page, voter.username, next_url="/c/wood/vote/")
 
     left = page.get_by_role("button", name="Left is better")
     left.wait_for(state="visible")

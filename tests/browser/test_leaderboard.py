@@ -10,7 +10,8 @@ from competitions.models import Participation, Team
 from submissions.models import Score, Submission
 from submissions.standings import standings_rebuild
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, user_create
+from tests.browser.login import log_in
+from tests.factories import competition_create_for_tests, score_new, submission_new, user_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,32 +38,13 @@ def many_scored_teams(competition, count: int) -> None:
     )
     submissions = Submission.objects.bulk_create(
         [
-            Submission(
-                phase=phase,
-                team=team,
-                submitted_by=user,
-                original_name="g.onnx",
-                format="onnx",
-                sha256="5" * 64,
-                size=1,
-                state=Submission.State.SCORED,
-            )  # fmt: skip
+            submission_new(phase, team, user, state=Submission.State.SCORED)
             for user, team in zip(users, teams, strict=True)
         ]
     )
     Score.objects.bulk_create(
         [
-            Score(
-                submission=submission,
-                split="public",
-                metric=metric,
-                value=value,
-                interval_low=value - 0.5,
-                interval_high=value + 0.5,
-                calibrated=False,
-                preprocessing_mode="clean",
-                gan_core_version="test",
-            )  # fmt: skip
+            score_new(submission, metric, value, interval=(value - 0.5, value + 0.5))
             for index, submission in enumerate(submissions)
             for metric, value in (("fid", 10 + (index * 7919) % 1000 / 10), ("ssim", (index % 97) / 100))
         ]
@@ -74,11 +56,7 @@ def test_a_long_leaderboard_with_long_names_pages_sorts_and_stays_accessible(pag
     competition = competition_create_for_tests(slug="long", metrics=("fid", "ssim"), ranking="fid")
     many_scored_teams(competition, 1000)
     me = user_create("me-" + LONG[:60])
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(me.username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
+    log_in(page, me.username)
 
     page.goto("/c/long/leaderboard/")
     rows = page.locator("table.leaderboard tbody tr")

@@ -6,17 +6,10 @@ import pytest
 
 from competitions.models import Competition, DatasetImage
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.factories import DEFAULT_PASSWORD, images_zip, organizer_create
+from tests.browser.login import log_in
+from tests.factories import images_zip, organizer_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, username: str, password: str = DEFAULT_PASSWORD) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
 
 
 def test_an_organizer_creates_a_competition_and_uploads_its_sets(page, tmp_path):

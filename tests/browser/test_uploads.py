@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 import pytest
 
 from gan_platform.storages import private_storage
 from submissions.models import Submission, UploadSession
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+from tests.browser.login import log_in
+from tests.factories import competition_create_for_tests, participant_join, user_create
 from tests.submissions.helpers import safetensors_bytes
 from tests.support.local_storage import local_private_root  # noqa: F401 (the private_root fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHUNK = 64 * 1024
+UPLOAD_SESSION = re.compile(r".*/api/v1/uploads/[^/]+/$")
 
 
 @pytest.fixture
@@ -27,14 +30,6 @@ def setup(settings, tmp_path, private_root):
     competition = competition_create_for_tests(slug="wood", image_size=16, content_images=4, style_images=2)
     participant_join(competition, user_create("ada"))
     return competition
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
 
 
 def checkpoint(tmp_path, name: str, padding: int):
@@ -53,6 +48,30 @@ def patch_offsets(page) -> list[int]:
     return offsets
 
 
+def chunks_fail(page, error: str, *, when: Callable[[int], bool]) -> None:
+    """From now on (until ``page.unroute(UPLOAD_SESSION)``) the page's chunks (PATCH requests, counted
+    from 1) for which ``when(count)`` holds are aborted with the network ``error``."""
+    count = 0
+
+    def handle(route) -> None:
+        nonlocal count
+        if route.request.method == "PATCH":
+            count += 1
+            if when(count):
+                route.abort(error)
+                return
+        route.continue_()
+
+    page.route(UPLOAD_SESSION, handle)
+
+
+def submit_until_the_connection_is_lost(page, path) -> None:
+    page.goto("/c/wood/submit/")
+    page.get_by_label("Checkpoint file").set_input_files(str(path))
+    page.get_by_role("button", name="Upload and submit").click()
+    page.get_by_text("The connection was lost").wait_for()
+
+
 def stored(submission: Submission) -> bytes:
     with private_storage().open(submission.file.name, "rb") as f:
         return f.read()
@@ -64,48 +83,22 @@ def test_an_upload_resumes_after_a_network_error_and_after_a_reload(page, setup,
 
     # a network error on the third chunk: the page tries again from the server's offset
     first = checkpoint(tmp_path, "first.safetensors", 400_000)
-    broken = {"count": 0}
-
-    def break_third_chunk(route):
-        if route.request.method == "PATCH":
-            broken["count"] += 1
-            if broken["count"] == 3:
-                route.abort("connectionreset")
-                return
-        route.continue_()
-
-    page.route(re.compile(r".*/api/v1/uploads/[^/]+/$"), break_third_chunk)
-    page.goto("/c/wood/submit/")
-    page.get_by_label("Checkpoint file").set_input_files(str(first))
-    page.get_by_role("button", name="Upload and submit").click()
-    page.get_by_text("The connection was lost").wait_for()
+    chunks_fail(page, "connectionreset", when=lambda count: count == 3)
+    submit_until_the_connection_is_lost(page, first)
     page.wait_for_url("**/submissions/*/", timeout=30_000)
     submission = Submission.objects.get(original_name="first.safetensors")
     assert stored(submission) == first.read_bytes()
     assert submission.sha256 == hashlib.sha256(first.read_bytes()).hexdigest()  # the page's own SHA-256 agreed
     assert offsets[:4] == [0, CHUNK, 2 * CHUNK, 2 * CHUNK]  # the lost chunk again, nothing before it
-    page.unroute(re.compile(r".*/api/v1/uploads/[^/]+/$"))
+    page.unroute(UPLOAD_SESSION)
 
     # the link goes down for good after two chunks; the participant reloads and chooses the file again
     second = checkpoint(tmp_path, "second.safetensors", 500_000)
-    sent = {"count": 0}
-
-    def down_after_two(route):
-        if route.request.method == "PATCH":
-            sent["count"] += 1
-            if sent["count"] > 2:
-                route.abort("internetdisconnected")
-                return
-        route.continue_()
-
-    page.route(re.compile(r".*/api/v1/uploads/[^/]+/$"), down_after_two)
-    page.goto("/c/wood/submit/")
-    page.get_by_label("Checkpoint file").set_input_files(str(second))
-    page.get_by_role("button", name="Upload and submit").click()
-    page.get_by_text("The connection was lost").wait_for()
+    chunks_fail(page, "internetdisconnected", when=lambda count: count > 2)
+    submit_until_the_connection_is_lost(page, second)
     session = UploadSession.objects.get(filename="second.safetensors")
     assert session.offset == 2 * CHUNK
-    page.unroute(re.compile(r".*/api/v1/uploads/[^/]+/$"))
+    page.unroute(UPLOAD_SESSION)
     page.reload()
     offsets.clear()
     page.get_by_label("Checkpoint file").set_input_files(str(second))

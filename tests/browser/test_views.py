@@ -9,7 +9,7 @@ import pytest
 from submissions.models import Submission
 from submissions.standings import standings_submission_changed
 from tests.browser.inspection import accessibility_problems, screenshot
-from tests.browser.test_organizer import log_in
+from tests.browser.login import log_in
 from tests.factories import user_create
 from tests.pages.test_participant_pages import scored_submission, two_teams_scored
 

@@ -10,7 +10,8 @@ import pytest
 from atelier_client.cli import main
 from discussion.models import Topic
 from notifications.models import NotificationPreference
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+from tests.client.test_live_server import cli_login
+from tests.factories import competition_create_for_tests, participant_join, user_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,8 +27,7 @@ def alice(transactional_db, private_root, monkeypatch):
 
 @pytest.fixture
 def logged_in(live_server, config_home, alice, monkeypatch, capsys) -> str:
-    monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_PASSWORD + "\n"))
-    assert main(["login", "--url", live_server.url, "--username", "alice", "--password-stdin"]) == 0
+    assert cli_login(live_server.url, "alice", monkeypatch) == 0
     capsys.readouterr()
     return live_server.url
 

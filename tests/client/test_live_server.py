@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from atelier_client.cli import main
 from gan_platform.storages import private_storage
-from submissions.models import Score, Submission
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+from submissions.models import Submission
+from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, score_create, user_create
 from tests.submissions.helpers import pickle_bytes, safetensors_bytes, scored_submission_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,10 +73,15 @@ def alice(competition):
     return user
 
 
+def cli_login(url: str, username: str, monkeypatch) -> int:
+    """`atelier login` on the server at ``url`` as ``username``, the factories' password on stdin; its exit status."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_PASSWORD + "\n"))
+    return main(["login", "--url", url, "--username", username, "--password-stdin"])
+
+
 @pytest.fixture
 def logged_in_alice(live_server, config_home, alice, monkeypatch, capsys) -> str:
-    monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_PASSWORD + "\n"))
-    code = main(["login", "--url", live_server.url, "--username", "alice", "--password-stdin"])
+    code = cli_login(live_server.url, "alice", monkeypatch)
     output = capsys.readouterr()
     assert code == 0, output.err
     return live_server.url
@@ -140,17 +145,7 @@ def test_status_wait_prints_the_scores_once_the_submission_is_scored(logged_in_a
     # the worker's part, as its conditional UPDATEs leave it
     lease = uuid.uuid4()
     assert Submission.objects.filter(pk=submission_id, state="queued").update(state="validating", lease_token=lease)
-    Score.objects.create(
-        submission_id=submission_id,
-        split="public",
-        metric="fid",
-        value=42.125,
-        interval_low=40.5,
-        interval_high=44.0,
-        calibrated=False,
-        preprocessing_mode="clean",
-        gan_core_version="test",
-    )
+    score_create(Submission.objects.get(pk=submission_id), "fid", 42.125, interval=(40.5, 44.0))
     assert Submission.objects.filter(pk=submission_id, lease_token=lease).update(
         state="scored", lease_token=None, finished_at=timezone.now()
     )
@@ -203,15 +198,7 @@ def test_submit_wait_follows_the_live_states_as_the_worker_changes_them(
             shown_ends_with("generating 2/4")
             Submission.objects.filter(pk=submission.pk, lease_token=lease).update(state="scoring")
             shown_ends_with("scoring")
-            Score.objects.create(
-                submission=submission,
-                split="public",
-                metric="fid",
-                value=12.5,
-                calibrated=True,
-                preprocessing_mode="clean",
-                gan_core_version="test",
-            )
+            score_create(submission, "fid", 12.5, calibrated=True)
             Submission.objects.filter(pk=submission.pk, lease_token=lease).update(
                 state="scored", lease_token=None, finished_at=timezone.now()
             )

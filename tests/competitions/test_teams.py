@@ -10,7 +10,7 @@ from django.utils import timezone
 from competitions import services
 from competitions.models import Participation, Team
 from gan_platform.errors import ApplicationError
-from tests.factories import competition_create_for_tests, participant_join, user_create
+from tests.factories import competition_create_for_tests, participant_join, submission_create, user_create
 
 pytestmark = pytest.mark.django_db
 
@@ -117,27 +117,13 @@ def test_leaving_gives_a_team_of_one_and_a_solo_member_stays(competition, alice,
     assert services.team_leave(competition=competition, user=alice) == team
 
 
-def submission_for(team, user, phase):
-    from submissions.models import Submission
-
-    return Submission.objects.create(
-        phase=phase,
-        team=team,
-        submitted_by=user,
-        original_name="g.safetensors",
-        format="safetensors",
-        sha256="0" * 64,
-        size=1,
-    )
-
-
 def test_a_team_with_submissions_in_a_running_phase_keeps_its_members(competition, alice, bob):
     # given alice and bob in one team that submitted in the open phase
     team = participant_join(competition, alice).team
     participant_join(competition, bob)
     services.team_join(competition=competition, user=bob, code=team.join_code)
     phase = competition.phases.get()
-    submission_for(team, alice, phase)
+    submission_create(phase, team, alice)
 
     # then neither can leave nor move
     with pytest.raises(ApplicationError) as caught:

@@ -1,22 +1,14 @@
-"""Fixtures of the discussion tests: the submissions tests' competition and people, API clients."""
+"""Fixtures of the discussion tests: the wood competition, its people and API clients
+(``tests.support.wood``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    alice,
-    alice_team,
-    bob,
-    bob_team,
-    clean_cache,
-    client_for,
-    competition,
-    isolated_storage,
-    organizer,
-    phase,
-    sent,
-)
+
+@pytest.fixture(autouse=True)
+def isolated(isolated_web_test) -> None:
+    """Every discussion test: private storage in its temporary folder, a clean cache, no broker."""
 
 
 @pytest.fixture

@@ -3,6 +3,23 @@ torch-free check (gan_core.onnx_header) and the worker's to the same answer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from gan_core.checkpoints import inspect_checkpoint
+from gan_core.failures import CheckpointError
+
+
+def onnx_worker_refusal(data: bytes, folder: Path) -> CheckpointError | None:
+    """The worker's answer (``inspect_checkpoint``) to ``data`` saved as ``folder/model.onnx``: its
+    refusal, or None where it takes the file."""
+    path = folder / "model.onnx"
+    path.write_bytes(data)
+    try:
+        inspect_checkpoint(path)
+    except CheckpointError as error:
+        return error
+    return None
+
 
 def _model(nodes=None, opsets=(("", 17),), **graph_kwargs):
     from onnx import TensorProto, helper

@@ -4,15 +4,13 @@ models, the pages and the API all read."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from gan_core.metrics import registry
 from gan_core.scoring import DIRECTIONS, INCEPTION_METRICS, METRICS, PAIRED_METRICS, PER_IMAGE_METRICS, computes
 from gan_core.scoring.metrics import _COMPUTE
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import python_run
 
 
 def test_every_metric_gan_core_scores_has_one_registered_function():
@@ -89,6 +87,6 @@ def test_the_registry_loads_without_numpy_or_torch():
         "print(json.dumps([len(r.METRICS), sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'numpy', 'scipy', 'torch'})]))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    result = python_run(probe)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [11, []]

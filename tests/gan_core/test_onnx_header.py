@@ -4,10 +4,7 @@ every ONNX file the worker refuses by what it declares gets the same code and me
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +14,8 @@ from gan_core.checkpoints import CheckpointFormat, export_onnx, inspect_checkpoi
 from gan_core.failures import CheckpointError
 from gan_core.formats import check_header
 from gan_core.onnx_operators import ONNX_OPERATORS
-from tests.gan_core.onnx_cases import refused_cases
-from tests.support.processes import REPO_ROOT
+from tests.gan_core.onnx_cases import onnx_worker_refusal, refused_cases
+from tests.support.processes import python_run
 
 CASES = refused_cases()
 
@@ -31,20 +28,10 @@ def web_refusal(data: bytes) -> CheckpointError | None:
     return None
 
 
-def worker_refusal(path: Path) -> CheckpointError | None:
-    try:
-        inspect_checkpoint(path)
-    except CheckpointError as error:
-        return error
-    return None
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_upload_and_the_worker_refuse_each_onnx_class_with_the_same_code_and_message(tmp_path, name):
     data, code = CASES[name]
-    path = tmp_path / "model.onnx"
-    path.write_bytes(data)
-    worker = worker_refusal(path)
+    worker = onnx_worker_refusal(data, tmp_path)
     web = web_refusal(data)
     assert worker is not None and worker.code == code, (name, worker)
     assert web is not None, name
@@ -154,7 +141,7 @@ def test_the_module_imports_neither_onnx_nor_torch():
         "print(json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in "
         "{'torch', 'onnx', 'onnxruntime', 'numpy', 'google'})))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    result = python_run(probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -194,9 +181,7 @@ def _deep_subgraphs() -> bytes:
 )
 def test_the_walk_is_bounded_and_both_sides_say_so(tmp_path, build, expected):
     data = build()
-    path = tmp_path / "model.onnx"
-    path.write_bytes(data)
-    web, worker = web_refusal(data), worker_refusal(path)
+    web, worker = web_refusal(data), onnx_worker_refusal(data, tmp_path)
     assert web is not None and worker is not None
     assert (web.code, web.message) == (worker.code, worker.message)
     assert web.code == "onnx_invalid" and expected in web.message

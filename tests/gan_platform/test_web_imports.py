@@ -5,10 +5,8 @@ shares with the worker (``gan_core.formats``, ``gan_core.architectures``, ``gan_
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import python_run, real_settings_environment
 
 TORCH_FREE = {
     "gan_core",
@@ -55,18 +53,7 @@ print(json.dumps({"imported": imported, "heavy": heavy, "shared": shared, "statu
 
 
 def test_importing_the_web_side_does_not_import_torch_only_gan_cores_torch_free_modules(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO_ROOT,
-        env={
-            "DJANGO_SETTINGS_MODULE": "gan_platform.settings",
-            "PATH": "/usr/bin:/bin",
-            "ATELIER_VAR_DIR": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python_run(PROBE, env=real_settings_environment(tmp_path), timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
 

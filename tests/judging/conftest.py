@@ -10,24 +10,21 @@ from competitions.selectors import preview_images
 from gan_platform.storages import private_storage
 from judging.models import JudgingConfig
 from tests.factories import participant_join, png_bytes, user_create
-from tests.submissions.conftest import (  # noqa: F401 (fixtures)
-    clean_cache,
-    competition,
-    isolated_storage,
-    organizer,
-    phase,
-    sent,
-)
 from tests.submissions.helpers import scored_submission_create
 
 
-def outputs_write(submission, competition) -> dict[str, bytes]:  # noqa: F811
+def outputs_write(submission, competition) -> dict[str, bytes]:
     written = {}
     for index, image in enumerate(preview_images(competition=competition)):
         data = png_bytes(1000 + submission.pk * 10 + index, size=16)
         private_storage().save(submission.preview_output_name(image.name), ContentFile(data))
         written[image.name] = data
     return written
+
+
+@pytest.fixture(autouse=True)
+def isolated(isolated_web_test) -> None:
+    """Every judging test: private storage in its temporary folder, a clean cache, no broker."""
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +36,7 @@ def no_broker(monkeypatch) -> list[tuple]:
 
 
 @pytest.fixture
-def board(competition, phase, organizer):  # noqa: F811
+def board(competition, phase, organizer):
     """{name: submission} on the public board: teams a, b, c, d (FID 10, 20, 30, 40) and a baseline;
     team a also has a worse submission that is not on the board."""
     entries = {}
@@ -63,14 +60,14 @@ def board(competition, phase, organizer):  # noqa: F811
 
 
 @pytest.fixture
-def config(phase):  # noqa: F811
+def config(phase):
     return JudgingConfig.objects.create(
         phase=phase, enabled=True, voters=JudgingConfig.Voters.PARTICIPANTS, gold_every=0
     )
 
 
 @pytest.fixture
-def voter(competition):  # noqa: F811
+def voter(competition):
     user = user_create("eve")
     participant_join(competition, user)
     return user

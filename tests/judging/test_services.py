@@ -108,24 +108,26 @@ def test_a_vote_is_stored_canonically_and_only_once_per_pair_and_image(board, co
                             choice=Choice.TIE, a_was_left=True)  # fmt: skip
 
 
-def test_a_pair_with_the_voters_own_team_is_never_counted(board, config, phase):
-    alice = board["user-a"]
+def forged_assignment(phase, voter, left, right, *, token: str) -> Assignment:
+    """An assignment of the pair (left, right) on the first preview image, one the service never served:
+    what a forged vote request names."""
     image = preview_images(competition=phase.competition).first()
-    forged = Assignment.objects.create(
-        token="forged", phase=phase, voter=alice, image=image, left=board["a"], right=board["b"],
+    return Assignment.objects.create(
+        token=token, phase=phase, voter=voter, image=image, left=left, right=right,
         expires_at=image.image_set.updated_at.replace(year=2999),
     )  # fmt: skip
+
+
+def test_a_pair_with_the_voters_own_team_is_never_counted(board, config, phase):
+    alice = board["user-a"]
+    forged = forged_assignment(phase, alice, board["a"], board["b"], token="forged")
     with pytest.raises(ApplicationError) as raised:
         services.vote_create(token=forged.token, choice="left", user=alice)
     assert raised.value.code == "pair_not_votable" and Vote.objects.count() == 0
 
 
 def test_a_submission_that_left_the_board_is_not_voted_on(board, config, phase, voter):
-    image = preview_images(competition=phase.competition).first()
-    forged = Assignment.objects.create(
-        token="off-board", phase=phase, voter=voter, image=image, left=board["a-worse"], right=board["b"],
-        expires_at=image.image_set.updated_at.replace(year=2999),
-    )  # fmt: skip
+    forged = forged_assignment(phase, voter, board["a-worse"], board["b"], token="off-board")
     with pytest.raises(ApplicationError) as raised:
         services.vote_create(token=forged.token, choice="left", user=voter)
     assert raised.value.code == "pair_not_votable"

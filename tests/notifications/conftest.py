@@ -1,5 +1,6 @@
-"""Fixtures of the notifications tests: the submissions tests' competition and people, API clients,
-tasks run in this process (as a worker would run them), a webhook receiver on loopback."""
+"""Fixtures of the notifications tests: the wood competition, its people and API clients
+(``tests.support.wood``), tasks run in this process (as a worker would run them), a webhook
+receiver on loopback."""
 
 from __future__ import annotations
 
@@ -15,19 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from celery import current_app
 
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    alice,
-    alice_team,
-    bob,
-    bob_team,
-    clean_cache,
-    client_for,
-    competition,
-    isolated_storage,
-    organizer,
-    phase,
-    sent,
-)
+
+@pytest.fixture(autouse=True)
+def isolated(isolated_web_test) -> None:
+    """Every notifications test: private storage in its temporary folder, a clean cache, no broker."""
 
 
 @pytest.fixture
@@ -128,18 +120,9 @@ def finish(request) -> Callable:
                 participant_fault=True,
             )
         else:
+            worker = {"calibrated": False, "preprocessing_mode": "clean", "gan_core_version": "test"}
             values = [
-                ScoreValue(
-                    split=split,
-                    metric=metric,
-                    value=value,
-                    interval_low=low,
-                    interval_high=high,
-                    calibrated=False,
-                    preprocessing_mode="clean",
-                    gan_core_version="test",
-                )
-                for split, metric, value, low, high in scores
+                ScoreValue(split, metric, value, low, high, **worker) for split, metric, value, low, high in scores
             ]
             assert submission_finish(submission_id=submission.pk, token=token, scores=values)
         submission.refresh_from_db()

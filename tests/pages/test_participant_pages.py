@@ -5,37 +5,26 @@ from __future__ import annotations
 import pytest
 
 from competitions.models import DatasetImage
-from submissions.models import Score, Submission
+from submissions.models import Submission
 from submissions.standings import standings_submission_changed
-from tests.factories import competition_create_for_tests, organizer_create, participant_join, user_create
+from tests.factories import (
+    competition_create_for_tests,
+    organizer_create,
+    participant_join,
+    score_create,
+    submission_create,
+    user_create,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def scored_submission(competition, team, user, *, value: float, private: float, name="gen.safetensors"):
-    phase = competition.phases.get()
-    submission = Submission.objects.create(
-        phase=phase,
-        team=team,
-        submitted_by=user,
-        original_name=name,
-        format="safetensors",
-        sha256="0" * 64,
-        size=1234,
-        state=Submission.State.SCORED,
+    submission = submission_create(
+        competition.phases.get(), team, user, original_name=name, format="safetensors", size=1234, state="scored"
     )
     for split, figure in (("public", value), ("private", private)):
-        Score.objects.create(
-            submission=submission,
-            split=split,
-            metric="fid",
-            value=figure,
-            interval_low=figure - 1,
-            interval_high=figure + 1,
-            calibrated=False,
-            preprocessing_mode="clean",
-            gan_core_version="test",
-        )
+        score_create(submission, "fid", figure, split=split, interval=(figure - 1, figure + 1))
     standings_submission_changed(submission_id=submission.pk)
     return submission
 
@@ -143,27 +132,17 @@ def test_my_submissions_shows_live_state_hooks_and_failure_messages(client):
     competition = competition_create_for_tests()
     ada = user_create("ada")
     team = participant_join(competition, ada).team
-    Submission.objects.create(
-        phase=competition.phases.get(),
-        team=team,
-        submitted_by=ada,
+    phase = competition.phases.get()
+    submission_create(
+        phase,
+        team,
+        ada,
         original_name="broken.onnx",
-        format="onnx",
-        sha256="1" * 64,
-        size=10,
         state=Submission.State.FAILED,
         failure_code="wrong_channels",
         failure_message="Your generator returned 4 channels; it must return 3 (RGB).",
     )
-    queued = Submission.objects.create(
-        phase=competition.phases.get(),
-        team=team,
-        submitted_by=ada,
-        original_name="next.onnx",
-        format="onnx",
-        sha256="2" * 64,
-        size=10,
-    )
+    queued = submission_create(phase, team, ada, original_name="next.onnx")
     client.force_login(ada)
 
     page = client.get(f"/c/{competition.slug}/submissions/").content.decode()
@@ -187,10 +166,7 @@ def test_the_organizer_dashboard_counts_queue_and_failures(client):
     ada = user_create("ada")
     team = participant_join(competition, ada).team
     for code in ("wrong_channels", "wrong_channels", "timeout"):
-        Submission.objects.create(
-            phase=competition.phases.get(), team=team, submitted_by=ada, original_name="x", format="onnx",
-            sha256="3" * 64, size=1, state=Submission.State.FAILED, failure_code=code,
-        )  # fmt: skip
+        submission_create(competition.phases.get(), team, ada, state=Submission.State.FAILED, failure_code=code)
     client.force_login(organizer)
 
     page = client.get(f"/c/{competition.slug}/organize/").content.decode()

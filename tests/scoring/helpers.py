@@ -24,6 +24,18 @@ def scoring_worker(queue: str) -> Iterator[dict]:
         yield worker
 
 
+def wait_until_running(submission_id: int, *, timeout: float, waiting_for: str) -> Submission:
+    """The submission as soon as a worker generates or scores it (polled every 50 ms); the test fails
+    after ``timeout`` seconds of ``waiting_for`` it."""
+    running = [Submission.State.GENERATING, Submission.State.SCORING]
+    return wait_until(
+        lambda: Submission.objects.filter(pk=submission_id, state__in=running).first(),
+        timeout=timeout,
+        interval=0.05,
+        message=waiting_for,
+    )
+
+
 def wait_until_finished(submission_id: int, *, timeout: float = 300) -> Submission:
     def finished() -> Submission | None:
         submission = Submission.objects.get(pk=submission_id)

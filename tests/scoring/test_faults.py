@@ -19,7 +19,7 @@ from scoring.services import reconcile
 from submissions import sending
 from submissions.models import Score, Submission
 from tests.scoring.conftest import SCORED_METRICS, checkpoint_bytes
-from tests.scoring.helpers import score_keys, scoring_worker, wait_until_finished
+from tests.scoring.helpers import score_keys, scoring_worker, wait_until_finished, wait_until_running
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -46,14 +46,7 @@ def test_a_worker_killed_mid_submission_is_taken_back_and_finished_by_another_wo
     with scoring_worker(queue) as first:
         send(submission)
         # when the worker process group is killed with SIGKILL while it runs the submission
-        running = wait_until(
-            lambda: Submission.objects.filter(
-                pk=submission.pk, state__in=[Submission.State.GENERATING, Submission.State.SCORING]
-            ).first(),
-            timeout=240,
-            interval=0.05,
-            message="the first worker to start generating",
-        )
+        running = wait_until_running(submission.pk, timeout=240, waiting_for="the first worker to start generating")
         os.killpg(first["process"].pid, signal.SIGKILL)
         first["process"].wait(timeout=30)
     assert running.attempts == 1

@@ -20,7 +20,7 @@ from scoring.services import reconcile
 from submissions import sending
 from submissions.models import Score, Submission
 from tests.scoring.conftest import SCORED_METRICS, checkpoint_bytes
-from tests.scoring.helpers import WORKER_ENVIRONMENT, score_keys
+from tests.scoring.helpers import WORKER_ENVIRONMENT, score_keys, wait_until_running
 from tests.support import processes
 from tests.support.hosts import hosts, netns_unavailable_reason, url_via
 from tests.support.object_storage import s3_environment
@@ -93,14 +93,7 @@ def test_a_host_killed_mid_run_leaves_its_submission_to_the_other_host_which_sco
                 # when the submission is sent and one host starts generating it
                 Submission.objects.filter(pk=submission.pk).update(enqueued_at=timezone.now())
                 sending.submission_send(submission_id=submission.pk)
-                running = wait_until(
-                    lambda: Submission.objects.filter(
-                        pk=submission.pk, state__in=[Submission.State.GENERATING, Submission.State.SCORING]
-                    ).first(),
-                    timeout=300,
-                    interval=0.05,
-                    message="a host to start generating",
-                )
+                running = wait_until_running(submission.pk, timeout=300, waiting_for="a host to start generating")
                 first = next(name for name, worker in workers.items() if running.worker.startswith(f"host-{name}-"))
                 other = "b" if first == "a" else "a"
                 # and that host dies: SIGKILL to its whole process group (worker, pool child, sandbox)

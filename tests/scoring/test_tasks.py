@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from django.conf import settings
 
 from scoring.tasks import reconcile, submission_process
 from submissions.sending import submission_send, submission_time_limits
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import python_run, real_settings_environment
 
 
 def settings_in_a_fresh_process(expression: str, **environment: str) -> object:
@@ -20,15 +18,7 @@ def settings_in_a_fresh_process(expression: str, **environment: str) -> object:
         "import json, django; from django.conf import settings; django.setup(); "
         f"print(json.dumps({expression}, default=str))"
     )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "gan_platform.settings",
-        "ATELIER_VAR_DIR": str(settings.VAR_DIR),
-        **environment,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = python_run(probe, env=real_settings_environment(settings.VAR_DIR, **environment))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -112,20 +102,8 @@ def test_a_heartbeat_longer_than_half_the_lease_is_refused_at_start():
     probe = (
         "import django\ntry:\n    django.setup()\nexcept Exception as error:\n    print(type(error).__name__, error)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO_ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "gan_platform.settings",
-            "ATELIER_VAR_DIR": str(settings.VAR_DIR),
-            "ATELIER_LEASE_SECONDS": "30",
-            "ATELIER_HEARTBEAT_SECONDS": "20",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    lease = {"ATELIER_LEASE_SECONDS": "30", "ATELIER_HEARTBEAT_SECONDS": "20"}
+    result = python_run(probe, env=real_settings_environment(settings.VAR_DIR, **lease))
     assert "ImproperlyConfigured" in result.stdout, result.stdout + result.stderr
     assert "at most half of ATELIER_LEASE_SECONDS=30" in result.stdout
 

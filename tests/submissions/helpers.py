@@ -10,13 +10,15 @@ import struct
 import tarfile
 import zipfile
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from submissions.models import Score, Submission
 from submissions.standings import standings_submission_changed
+from tests.factories import score_new
 
 TINY_CONFIG = {"architecture": "transformer_net", "hyperparameters": {"channels": 1, "n_residual": 1}}
 """The smallest reference generator (1,093 parameters): what the helpers' valid checkpoints hold."""
@@ -125,21 +127,14 @@ def scored_submission_create(
     rows = []
     for split, values in ((Score.Split.PUBLIC, public), (Score.Split.PRIVATE, private or {})):
         for metric, value in values.items():
-            rows.append(
-                Score(
-                    submission=submission,
-                    split=split,
-                    metric=metric,
-                    value=value,
-                    interval_low=interval[0] if interval else None,
-                    interval_high=interval[1] if interval else None,
-                    calibrated=calibrated,
-                    preprocessing_mode="clean",
-                    gan_core_version="test",
-                )
-            )
+            rows.append(score_new(submission, metric, value, split=split, interval=interval, calibrated=calibrated))
     Score.objects.bulk_create(rows)
     if update_standings:
         standings_submission_changed(submission_id=submission.pk)
     submission.refresh_from_db()
     return submission
+
+
+def scored_hours_ago(hours: float, **fields) -> Submission:
+    """A scored submission (:func:`scored_submission_create` with ``fields``) made ``hours`` hours ago."""
+    return scored_submission_create(created_at=timezone.now() - timedelta(hours=hours), **fields)

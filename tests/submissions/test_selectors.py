@@ -17,7 +17,7 @@ from submissions import leaderboards, selectors, services
 from submissions.models import Submission
 from submissions.standings import standings_rebuild, standings_submission_changed
 from tests.factories import participant_join, user_create
-from tests.submissions.helpers import scored_submission_create
+from tests.submissions.helpers import scored_hours_ago, scored_submission_create
 
 pytestmark = pytest.mark.django_db
 
@@ -52,16 +52,9 @@ def carol_team(competition):
 
 
 def test_the_public_board_has_one_row_per_team_with_its_best_public_score(phase, alice, alice_team, bob, bob_team):
-    now = timezone.now()
-    a_worse = scored_submission_create(
-        phase=phase, team=alice_team, user=alice, public={"fid": 30.0}, created_at=now - timedelta(hours=3)
-    )
-    a_best = scored_submission_create(
-        phase=phase, team=alice_team, user=alice, public={"fid": 10.0}, created_at=now - timedelta(hours=2)
-    )
-    b_best = scored_submission_create(
-        phase=phase, team=bob_team, user=bob, public={"fid": 20.0}, created_at=now - timedelta(hours=1)
-    )
+    a_worse = scored_hours_ago(3, phase=phase, team=alice_team, user=alice, public={"fid": 30.0})
+    a_best = scored_hours_ago(2, phase=phase, team=alice_team, user=alice, public={"fid": 10.0})
+    b_best = scored_hours_ago(1, phase=phase, team=bob_team, user=bob, public={"fid": 20.0})
     result = board(phase, alice)
     assert ranked(result) == [(1, "alice", a_best.pk), (2, "bob", b_best.pk)]
     assert a_worse.pk not in [row["submission_id"] for row in result["rows"]]
@@ -71,17 +64,10 @@ def test_the_public_board_has_one_row_per_team_with_its_best_public_score(phase,
 
 
 def test_ties_are_broken_by_the_earlier_submission(phase, alice, alice_team, bob, bob_team, carol_team):
-    now = timezone.now()
-    bob_sub = scored_submission_create(
-        phase=phase, team=bob_team, user=bob, public={"fid": 5.0}, created_at=now - timedelta(hours=5)
-    )
-    alice_sub = scored_submission_create(
-        phase=phase, team=alice_team, user=alice, public={"fid": 5.0}, created_at=now - timedelta(hours=1)
-    )
+    bob_sub = scored_hours_ago(5, phase=phase, team=bob_team, user=bob, public={"fid": 5.0})
+    alice_sub = scored_hours_ago(1, phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
     # and within a team, the earlier of two equal scores represents it
-    alice_earlier = scored_submission_create(
-        phase=phase, team=alice_team, user=alice, public={"fid": 5.0}, created_at=now - timedelta(hours=2)
-    )
+    alice_earlier = scored_hours_ago(2, phase=phase, team=alice_team, user=alice, public={"fid": 5.0})
     assert ranked(board(phase, alice)) == [(1, "bob", bob_sub.pk), (2, "alice", alice_earlier.pk)]
     assert alice_sub.pk not in [row["submission_id"] for row in board(phase, alice)["rows"]]
 
@@ -213,22 +199,11 @@ def test_a_submission_is_visible_to_its_team_and_organizers_and_baselines_to_eve
 @pytest.fixture
 def two_alice_submissions(phase, alice, alice_team):
     """Alice's best public submission is her worse private one."""
-    now = timezone.now()
-    public_best = scored_submission_create(
-        phase=phase,
-        team=alice_team,
-        user=alice,
-        public={"fid": 1.0},
-        private={"fid": 9.0},
-        created_at=now - timedelta(hours=2),
+    public_best = scored_hours_ago(
+        2, phase=phase, team=alice_team, user=alice, public={"fid": 1.0}, private={"fid": 9.0}
     )
-    private_best = scored_submission_create(
-        phase=phase,
-        team=alice_team,
-        user=alice,
-        public={"fid": 2.0},
-        private={"fid": 3.0},
-        created_at=now - timedelta(hours=1),
+    private_best = scored_hours_ago(
+        1, phase=phase, team=alice_team, user=alice, public={"fid": 2.0}, private={"fid": 3.0}
     )
     return public_best, private_best
 

@@ -22,7 +22,7 @@ from competitions.models import PhaseMetric
 from submissions import leaderboards, services
 from submissions.models import Score, Standing, StandingsState, Submission
 from submissions.standings import standings_rebuild, standings_stale_phases
-from tests.factories import participant_join, user_create
+from tests.factories import participant_join, score_create, score_new, user_create
 from tests.submissions.helpers import scored_submission_create
 
 pytestmark = pytest.mark.django_db
@@ -186,8 +186,7 @@ def test_incremental_standings_equal_a_recompute_after_random_events(
                     target = rng.choice(queued)
                     Score.objects.bulk_create(
                         [
-                            Score(submission=target, split=split, metric="fid", value=rng.choice([0.5, 2.0, 9.0]),
-                                  calibrated=False, preprocessing_mode="clean", gan_core_version="test")
+                            score_new(target, "fid", rng.choice([0.5, 2.0, 9.0]), split=split)
                             for split in ("public", "private")
                         ]
                     )  # fmt: skip
@@ -332,8 +331,7 @@ def test_a_rerun_keeps_the_previous_score_on_the_board_marked_until_the_new_one_
     submission.refresh_from_db()
     assert submission.state == Submission.State.QUEUED and submission.previous_scores["public"]["fid"][0] == 3.0
     # when the new score lands, it replaces the previous one and the mark goes
-    Score.objects.create(submission=submission, split="public", metric="fid", value=2.5, calibrated=False,
-                         preprocessing_mode="clean", gan_core_version="test")  # fmt: skip
+    score_create(submission, "fid", 2.5)
     token = _claim(submission)
     from scoring.services import standings_for_scores
 

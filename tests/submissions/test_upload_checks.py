@@ -16,7 +16,7 @@ from gan_core.formats import MAX_SAFETENSORS_HEADER_BYTES, check_header
 from gan_platform.errors import ApplicationError
 from submissions.services import _format_require
 from tests.gan_core.hostile import build_hostile_corpus
-from tests.gan_core.onnx_cases import refused_cases
+from tests.gan_core.onnx_cases import onnx_worker_refusal, refused_cases
 from tests.gan_core.onnx_cases import valid_bytes as onnx_valid_bytes
 from tests.submissions.helpers import onnx_bytes, pickle_bytes, safetensors_bytes, tar_bytes, zip_bytes
 
@@ -174,9 +174,7 @@ def test_a_large_onnx_file_is_recognised_from_a_few_bounded_reads():
 @pytest.mark.parametrize("name", sorted(ONNX_CASES))
 def test_each_onnx_file_the_worker_refuses_by_its_operators_is_refused_at_upload_as_the_worker_does(tmp_path, name):
     data, code = ONNX_CASES[name]
-    path = tmp_path / "model.onnx"
-    path.write_bytes(data)
-    worker = worker_refusal(path)
+    worker = onnx_worker_refusal(data, tmp_path)
     error = refusal(data)
     assert worker is not None and worker.code == code
     assert (error.code, error.message, error.status) == (worker.code, worker.message, 400)

@@ -80,6 +80,25 @@ def child_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
+def python_run(code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python -c code`` in a fresh interpreter (this one's executable) in the repository root, its
+    output captured as text. ``env``: the child's whole environment (None: this process's)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def real_settings_environment(var_dir: Path | str, **environment: str) -> dict[str, str]:
+    """The whole environment of a child that loads the real settings (``gan_platform.settings``, not the
+    tests'), with nothing of this process's but ``environment`` and the ``var/`` folder ``var_dir``."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "gan_platform.settings",
+        "ATELIER_VAR_DIR": str(var_dir),
+        **environment,
+    }
+
+
 @contextlib.contextmanager
 def celery_worker(
     *,
