@@ -45,6 +45,9 @@ class FailureCode(enum.StrEnum):
     OUTPUT_TOO_LARGE = "output_too_large"
     CRASHED = "crashed"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
+    #: The run's writes were refused for lack of space (``ENOSPC``) with neither output cap reached:
+    #: the machine's disk or memory, the platform's fault (the parent's evidence, never the child's word).
+    PLATFORM_NO_SPACE = "platform_no_space"
 
 
 def quoted(value: object, limit: int = 80) -> str:

@@ -422,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as error:  # every failure of participant code must be reported
         traceback.print_exc(file=sys.stderr)
         if isinstance(error, OSError) and error.errno in (errno.EFBIG, errno.ENOSPC):
+            # only a claim: the parent charges the participant when it sees a cap reached itself, and
+            # otherwise fails the run with platform_no_space (gan_core.sandbox.runs.outcome_result)
             channel.error(
                 FailureCode.OUTPUT_TOO_LARGE.value,
                 "The run tried to write more output than the platform allows (one file too large, or all outputs "

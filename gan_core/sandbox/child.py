@@ -219,7 +219,7 @@ def run_in_sandbox(
         log.close()
     result = next((e for e in events if e.get("event") == "result"), None)
     error = next((e for e in events if e.get("event") == "error"), None)
-    if stopped_for is None and result is None and _folder_bytes(output_dir) > limits.max_output_bytes:
+    if stopped_for is None and result is None and _folder_bytes(output_dir) >= limits.max_output_bytes:
         stopped_for = FailureCode.OUTPUT_TOO_LARGE.value
     if stopped_for is None and output_full:  # the kernel refused writes past the cap (ENOSPC)
         stopped_for = FailureCode.OUTPUT_TOO_LARGE.value

@@ -164,6 +164,11 @@ def outcome_result(outcome: ChildOutcome, *, limits: SandboxLimits) -> dict[str,
     Order: an error the child reported (its code and message: checkpoint, contract, memory);
     then the parent's own stop (wall clock, output size); then how the child died (OOM kill,
     ``SIGXCPU``, ``SIGXFSZ``, any other signal or exit code: ``crashed``).
+
+    The child's ``output_too_large`` (it met ``ENOSPC`` or ``EFBIG``) is only its word: it stands
+    when the parent's own evidence shows a cap reached (:func:`output_cap_reached`); otherwise the
+    space ran out outside the participant's caps (the worker's disk in the plain-child fallback,
+    the machine's memory behind a tmpfs) and the run fails with ``platform_no_space``, the platform's.
     """
     gib = limits.memory_bytes / 1024**3
     if outcome.error is not None:
@@ -173,6 +178,13 @@ def outcome_result(outcome: ChildOutcome, *, limits: SandboxLimits) -> dict[str,
         except ValueError:
             code = FailureCode.CRASHED.value
         message = str(outcome.error.get("message") or "Your generator failed.")
+        if code == FailureCode.OUTPUT_TOO_LARGE.value and not output_cap_reached(outcome, limits=limits):
+            raise SandboxError(
+                FailureCode.PLATFORM_NO_SPACE,
+                "The machine that ran your generator ran out of space while the run wrote its outputs, which were "
+                "within the limits: this is the platform's fault, not yours.",
+                log_tail=outcome.log_tail,
+            )
         raise SandboxError(code, message, log_tail=outcome.log_tail)
     parent_stops = {
         FailureCode.TIMEOUT.value: (
@@ -188,8 +200,7 @@ def outcome_result(outcome: ChildOutcome, *, limits: SandboxLimits) -> dict[str,
         raise SandboxError(outcome.stopped_for, parent_stops[outcome.stopped_for], log_tail=outcome.log_tail)
     if outcome.result is not None and outcome.returncode == 0:
         return outcome.result
-    returncode = outcome.returncode or 0
-    signal_number = -returncode if returncode < 0 else (returncode - 128 if returncode > 128 else 0)
+    signal_number = _signal_of(outcome.returncode)
     near_limit = outcome.peak_memory_bytes >= 0.95 * limits.memory_bytes
     if outcome.oom_killed or (signal_number == signal.SIGKILL and near_limit):
         raise SandboxError(
@@ -219,6 +230,23 @@ def outcome_result(outcome: ChildOutcome, *, limits: SandboxLimits) -> dict[str,
         "organisers.",
         log_tail=outcome.log_tail,
     )
+
+
+def output_cap_reached(outcome: ChildOutcome, *, limits: SandboxLimits) -> bool:
+    """Whether the parent itself saw the run reach an output cap: its own ``output_too_large`` stop
+    (all outputs at or above ``max_output_bytes``, or the size-limited output mount full), a file at
+    ``max_file_bytes`` (``RLIMIT_FSIZE``: ``EFBIG``), or death by ``SIGXFSZ``."""
+    return (
+        outcome.stopped_for == FailureCode.OUTPUT_TOO_LARGE.value
+        or outcome.largest_file_bytes >= limits.max_file_bytes
+        or _signal_of(outcome.returncode) == signal.SIGXFSZ
+    )
+
+
+def _signal_of(returncode: int | None) -> int:
+    """The signal that ended the child (``-N`` from ``wait``, or ``128 + N`` from a shell-like parent); 0 for none."""
+    code = returncode or 0
+    return -code if code < 0 else (code - 128 if code > 128 else 0)
 
 
 def _is_signal(number: int) -> bool:

@@ -36,7 +36,8 @@ local disk; it keeps local copies in ``ATELIER_WORKER_CACHE_DIR``:
 
 Outcomes: a ``GeneratorFailure`` from gan_core (bad checkpoint, broken output contract, out of
 memory, timeout...) is the participant's and final (counts against the quota), except
-``sandbox_unavailable``, which is the platform's and retried like every other error (storage,
+``sandbox_unavailable`` and ``platform_no_space`` (writes refused with no output cap reached, released
+as ``worker_disk_full``), which are the platform's and retried like every other error (storage,
 database, missing weights, worker limits): back to the queue, failing without counting against
 the quota once ``Submission.MAX_ATTEMPTS`` attempts are spent.
 """

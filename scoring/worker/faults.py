@@ -7,9 +7,15 @@ own output cap stays theirs: in the sandbox, outputs go to a tmpfs of ``max_outp
 ``ENOSPC`` is the kernel enforcing that cap, and in the plain-child fallback the parent measures
 the output folder against it.
 
-The child's own word is never trusted for this (participant code runs in it): after a run fails,
-the parent itself looks at the work folder's file system (:func:`run_failure_attributed`). A
-participant cannot fill the worker's disk with outputs under the cap, so a file system below
+The child's own word is never trusted for this (participant code runs in it), neither way: its
+``output_too_large`` (it met ``ENOSPC`` or ``EFBIG``) is charged only when the parent saw a cap
+reached itself (outputs at the cap, the output mount full, a file at the per-file limit,
+``SIGXFSZ``); any other lack of space fails the run with ``platform_no_space``
+(``gan_core.sandbox.outcome_result``), which the worker releases as :data:`WORKER_DISK_FULL` (or
+:data:`WORKER_OUT_OF_INODES`) with no look at the disk needed (:func:`no_space_fault`): a disk filled
+for a moment is free again by the time the parent could look. After any other failed run the parent
+also looks at the work folder's file system (:func:`run_failure_attributed`): a participant cannot
+fill the worker's disk with outputs under the cap, so a file system below
 ``ATELIER_WORKER_CACHE_MIN_FREE_MB`` at that moment is the platform's.
 """
 
@@ -94,6 +100,21 @@ def run_failure_attributed(folder: Path, *, output_bytes: int, cap_bytes: int) -
     return None
 
 
+def no_space_fault(folder: Path, detail: str) -> PlatformResourceError:
+    """The platform's failure behind an ``ENOSPC`` on ``folder``'s file system: out of inodes when
+    fewer than ``MIN_FREE_INODES`` are free there now, else out of disk space."""
+    inodes = False
+    try:
+        info = os.statvfs(folder)
+        inodes = bool(info.f_files) and info.f_favail < MIN_FREE_INODES
+        detail = (
+            f"{detail}\n{folder}: {info.f_bavail * info.f_frsize / 1024**2:.1f} MiB, {info.f_favail} inodes free now"
+        )
+    except OSError:
+        pass
+    return PlatformResourceError(WORKER_OUT_OF_INODES if inodes else WORKER_DISK_FULL, detail)
+
+
 def error_attributed(error: BaseException, *, cache: Path) -> PlatformResourceError | None:
     """The platform resource failure behind an infrastructure ``error`` (its chain included), or None."""
     seen: set[int] = set()
@@ -110,13 +131,7 @@ def error_attributed(error: BaseException, *, cache: Path) -> PlatformResourceEr
             in_cache = _under(current.filename, cache) or _under(getattr(current, "filename2", None), cache)
             detail = f"{type(current).__name__}: {current}"
             if current.errno in (errno.ENOSPC, errno.EDQUOT):
-                inodes = False
-                try:
-                    info = os.statvfs(cache)
-                    inodes = bool(info.f_files) and info.f_favail < MIN_FREE_INODES
-                except OSError:
-                    pass
-                return PlatformResourceError(WORKER_OUT_OF_INODES if inodes else WORKER_DISK_FULL, detail)
+                return no_space_fault(cache, detail)
             if current.errno == errno.EROFS:
                 return PlatformResourceError(WORKER_CACHE_READ_ONLY, detail)
             if in_cache and current.errno == errno.ENOENT:

@@ -43,7 +43,13 @@ from scoring.worker.cache import (
     work_folder,
 )
 from scoring.worker.database import db_retried
-from scoring.worker.faults import PlatformResourceError, error_attributed, room_checked, run_failure_attributed
+from scoring.worker.faults import (
+    PlatformResourceError,
+    error_attributed,
+    no_space_fault,
+    room_checked,
+    run_failure_attributed,
+)
 from scoring.worker.runs import efficiency_measured, hidden_run, preview_run
 from scoring.worker.scores import submission_scores
 from submissions.models import Submission
@@ -77,6 +83,9 @@ def submission_process_run(*, submission_id: int, worker: str) -> str:
         if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
             return _release(submission_id, token, failure, code=failure.code, message=failure.message)
         detail = getattr(failure, "log_tail", "") or ""
+        if failure.code == FailureCode.PLATFORM_NO_SPACE:  # no cap reached: the worker's disk or memory
+            fault = no_space_fault(cache_root_path(), f"the run ended [{failure.code}] {failure.message}\n{detail}")
+            return _release(submission_id, token, failure, fault=fault, resend=False)
         logger.info("submission %s failed: %s", submission_id, failure.code)
         return _fail(submission_id, token, failure.code, failure.message, detail, participant_fault=True)
     except (ScoringError, StatisticsError) as error:

@@ -156,7 +156,7 @@ def hidden_run(
             on_progress=counter,
         )
     except GeneratorFailure as failure:
-        if failure.code == FailureCode.SANDBOX_UNAVAILABLE:
+        if failure.code in (FailureCode.SANDBOX_UNAVAILABLE, FailureCode.PLATFORM_NO_SPACE):
             raise  # the platform's, retried; its message is the platform's own
         raise hidden_failure(failure, limits=limits) from failure
     report_progress(len(content_paths), len(content_paths))  # every output was checked by trusted code

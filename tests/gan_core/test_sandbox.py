@@ -340,6 +340,30 @@ def test_each_way_a_child_ends_maps_to_its_failure_code(changes: dict, code: str
     assert failed.value.log_tail == "Traceback: /secret/host/path"
 
 
+_NO_SPACE = {"event": "error", "code": "output_too_large", "message": "The run tried to write more output..."}
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        # the parent saw a cap reached itself: the participant's
+        ({"stopped_for": "output_too_large"}, "output_too_large"),
+        ({"largest_file_bytes": TEST_LIMITS.max_file_bytes}, "output_too_large"),
+        ({"returncode": -signal.SIGXFSZ}, "output_too_large"),
+        # the child's word alone (ENOSPC with every output under its caps): the platform's
+        ({}, "platform_no_space"),
+        ({"largest_file_bytes": TEST_LIMITS.max_file_bytes - 1}, "platform_no_space"),
+    ],
+)
+def test_a_childs_no_space_is_the_participants_only_on_the_parents_own_evidence(changes: dict, code: str) -> None:
+    with pytest.raises(sandbox.SandboxError) as failed:
+        sandbox.outcome_result(_outcome(error=_NO_SPACE, **changes), limits=TEST_LIMITS)
+    assert failed.value.code == code
+    assert failed.value.log_tail == "Traceback: /secret/host/path"
+    if code == "platform_no_space":
+        assert "the platform's fault, not yours" in failed.value.message
+
+
 def test_the_parents_own_stops_say_which_limit_was_hit() -> None:
     with pytest.raises(sandbox.SandboxError, match=f"time limit of {TEST_LIMITS.wall_seconds:g} s"):
         sandbox.outcome_result(_outcome(stopped_for="timeout", returncode=-9), limits=TEST_LIMITS)

@@ -134,6 +134,43 @@ def test_a_disk_filled_during_the_run_is_the_platforms_fault_retried_and_never_c
     assert "MiB free" in submission.failure_detail
 
 
+def test_a_disk_full_only_while_the_plain_child_wrote_is_the_platforms_fault_though_free_again_after(
+    arena, make_submission, settings, tmpfs, tmp_path, before_preview_run, monkeypatch
+):
+    # given the plain-child fallback (no bubblewrap: the child writes its outputs straight into the worker's
+    # cache) on a 16 MiB disk that fills up once the run has started and is free again as soon as the child
+    # has ended, before the parent could look at it (the race `make chaos` lost 2 times in 10)
+    import gan_core.sandbox.runs
+
+    cache = tmpfs(size="16m")
+    settings.ATELIER_WORKER_CACHE_DIR = cache
+    monkeypatch.setenv("ATELIER_BWRAP", str(tmp_path / "no-bubblewrap-here"))
+    before_preview_run(lambda work: _fill_bytes(cache))
+    original = gan_core.sandbox.runs.run_in_sandbox
+    isolations = []
+
+    def freed_when_the_child_ended(**kwargs):
+        isolations.append(kwargs["isolation"])
+        try:
+            return original(**kwargs)
+        finally:
+            for filler in cache.glob("filler-*"):
+                filler.unlink()
+
+    monkeypatch.setattr(gan_core.sandbox.runs, "run_in_sandbox", freed_when_the_child_ended)
+    submission = make_submission(checkpoint_bytes(seed=1))
+
+    # when a worker runs it (the child's PNG write meets ENOSPC; it claims output_too_large)
+    outcome = submission_process_run(submission_id=submission.pk, worker="gpu@test")
+
+    # then no cap was reached as far as the parent can see: the platform's, released, not charged
+    assert {mode.value for mode in isolations} == {"process"}, "the validation probe and the preview run"
+    _assert_released_as_platform_fault(outcome, submission, WORKER_DISK_FULL)
+    assert "[platform_no_space]" in submission.failure_detail
+    assert "No space left on device" in submission.failure_detail, "the child's traceback, for the organizers"
+    assert not list(cache.glob("filler-*")), "the disk was free again when the parent looked"
+
+
 def test_a_disk_out_of_inodes_is_the_platforms_fault(arena, make_submission, settings, tmpfs, before_preview_run):
     cache = tmpfs(size="64m", inodes=400)
     settings.ATELIER_WORKER_CACHE_DIR = cache
