@@ -28,7 +28,10 @@ with a code and a participant-safe message) and writes PNGs into the output fold
 
 Where bubblewrap is missing or does not work, ``ATELIER_SANDBOX=required`` refuses every run
 with ``sandbox_unavailable``; otherwise safetensors checkpoints (no code path in them) still run
-in a plain child process with the same limits, and ONNX models are refused.
+in a plain child process with the same limits, and ONNX models are refused. Whether bubblewrap works is
+checked once and remembered when it did; a failed check is tried again after
+:data:`~gan_core.sandbox.command.RECHECK_FAILED_SECONDS`, so a moment's failure does not change every
+later run of a worker.
 
 The package: :mod:`~gan_core.sandbox.records` (settings, modes, the error and the run records),
 :mod:`~gan_core.sandbox.limits` (limits and the rlimits set before ``exec``),

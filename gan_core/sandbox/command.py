@@ -7,12 +7,12 @@ binds, the tmpfs mounts and the cleared environment of the command that starts t
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import site
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,14 +53,45 @@ def find_bubblewrap() -> str | None:
     return candidate if _bubblewrap_works(candidate, os.geteuid() == 0) else None
 
 
-@functools.lru_cache(maxsize=8)
-def _bubblewrap_works(executable: str, as_root: bool) -> bool:
-    command = [executable, *_namespace_arguments(as_root), "--ro-bind", "/", "/", "--proc", "/proc", "true"]
-    try:
-        completed = subprocess.run(command, capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return completed.returncode == 0
+#: How long a failed check is believed before bubblewrap is tried again. A check can fail for a moment
+#: (its 20 s timeout on a loaded machine): remembered for the life of a worker, it would run every later
+#: generator without bubblewrap (``auto``) or refuse them all (``required``).
+RECHECK_FAILED_SECONDS = 60.0
+
+
+class _BubblewrapCheck:
+    """Whether a bubblewrap executable works here: a success is remembered for good, a failure for
+    :data:`RECHECK_FAILED_SECONDS` only."""
+
+    def __init__(self) -> None:
+        self._works: set[tuple[str, bool]] = set()
+        self._failed_at: dict[tuple[str, bool], float] = {}
+
+    def __call__(self, executable: str, as_root: bool) -> bool:
+        key = (executable, as_root)
+        if key in self._works:
+            return True
+        failed_at = self._failed_at.get(key)
+        if failed_at is not None and time.monotonic() - failed_at < RECHECK_FAILED_SECONDS:
+            return False
+        command = [executable, *_namespace_arguments(as_root), "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+        try:
+            works = subprocess.run(command, capture_output=True, timeout=20, check=False).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            works = False
+        if works:
+            self._works.add(key)
+            self._failed_at.pop(key, None)
+        else:
+            self._failed_at[key] = time.monotonic()
+        return works
+
+    def cache_clear(self) -> None:
+        self._works.clear()
+        self._failed_at.clear()
+
+
+_bubblewrap_works = _BubblewrapCheck()
 
 
 def isolation_mode() -> IsolationMode:
