@@ -106,6 +106,13 @@ def uploaded(client, data: bytes, sha256: str | None = None) -> str:
     return session["id"]
 
 
+def verifying(client, data: bytes, sha256: str | None = None, *, capture) -> str:
+    """A session of ``data`` uploaded and completed: verifying, its task sent (not run). Its id."""
+    session_id = uploaded(client, data, sha256)
+    complete(client, session_id, capture)
+    return session_id
+
+
 def complete(client, session_id: str, capture) -> dict:
     """POST complete/ (its on-commit callbacks run): the answer, which must be 202 with the session, verifying."""
     with capture(execute=True):
@@ -177,10 +184,8 @@ def test_a_duplicate_delivery_that_loses_the_race_stores_nothing_and_deletes_not
 ):
     # given a verifying session, and a second delivery of its task that runs while the first is reading
     s3, name = bucket
-    data = big_onnx()
     client = client_for(alice)
-    session_id = uploaded(client, data)
-    complete(client, session_id, django_capture_on_commit_callbacks)
+    session_id = verifying(client, big_onnx(), capture=django_capture_on_commit_callbacks)
     real_download = upload_sessions._s3_downloaded
     first = {"state": None}
 
@@ -209,8 +214,7 @@ def test_a_wrong_sha256_on_s3_fails_the_session_and_leaves_no_object_and_no_uplo
     s3, name = bucket
     data = big_onnx()
     client = client_for(alice)
-    session_id = uploaded(client, data, sha256="1" * 64)
-    complete(client, session_id, django_capture_on_commit_callbacks)
+    session_id = verifying(client, data, sha256="1" * 64, capture=django_capture_on_commit_callbacks)
     assert len(objects(s3, name)) == 1  # assembled, not yet read back
 
     assert upload_session_verify(session_id=session_id) == "failed"
@@ -242,8 +246,7 @@ def test_a_file_refused_by_the_checks_in_the_task_fails_with_the_checks_code(
     s3, name = bucket
     data = bytes(range(256)) * (6 * MIB // 256)  # not a checkpoint of any accepted format
     client = client_for(alice)
-    session_id = uploaded(client, data)
-    complete(client, session_id, django_capture_on_commit_callbacks)
+    session_id = verifying(client, data, capture=django_capture_on_commit_callbacks)
 
     assert upload_session_verify(session_id=session_id) == "failed"
 
@@ -258,10 +261,8 @@ def test_a_session_stuck_verifying_is_sent_again_never_expired_and_failed_after_
 ):
     # given a verifying session whose task was lost (its worker died)
     s3, name = bucket
-    data = big_onnx()
     client = client_for(alice)
-    session_id = uploaded(client, data)
-    complete(client, session_id, django_capture_on_commit_callbacks)
+    session_id = verifying(client, big_onnx(), capture=django_capture_on_commit_callbacks)
     assert verifications == [session_id]
 
     # the sweep leaves it alone within the grace, then sends it again, once per grace
@@ -291,10 +292,8 @@ def test_a_resent_verification_of_a_stuck_session_creates_the_submission(
     bucket, client_for, phase, alice, alice_team, verifications, settings, django_capture_on_commit_callbacks
 ):
     s3, name = bucket
-    data = big_onnx()
     client = client_for(alice)
-    session_id = uploaded(client, data)
-    complete(client, session_id, django_capture_on_commit_callbacks)
+    session_id = verifying(client, big_onnx(), capture=django_capture_on_commit_callbacks)
     later = timezone.now() + timedelta(seconds=settings.ATELIER_UPLOAD_VERIFY_GRACE_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
         assert upload_sessions_verify_sweep(now=later) == [session_id]

@@ -25,7 +25,8 @@ import pytest
 from gan_platform.storages import private_storage
 from submissions import upload_bytes
 from submissions.models import Submission, UploadSession
-from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, user_create
+from tests.browser.test_uploads import log_in
+from tests.factories import competition_create_for_tests, participant_join, user_create
 from tests.submissions.helpers import big_onnx
 from tests.support.object_storage import bucket_create, object_keys, private_storage_settings, s3_client
 from tests.support.processes import (
@@ -88,14 +89,6 @@ def s3_site(settings, tmp_path, cors_enforcing_s3, upload_verifier, monkeypatch)
     competition = competition_create_for_tests(slug="wood", image_size=16, content_images=4, style_images=2)
     participant_join(competition, user_create("ada"))
     return {"endpoint": cors_enforcing_s3, "bucket": name, "verified": upload_verifier, "scored": scored}
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
 
 
 def part_numbers_sent(page, endpoint: str) -> list[int]:
