@@ -422,6 +422,14 @@ ATELIER_UPLOAD_SESSION_SECONDS = env_int("ATELIER_UPLOAD_SESSION_SECONDS", 24 * 
 ATELIER_UPLOAD_SESSIONS_DIR = Path(env_str("ATELIER_UPLOAD_SESSIONS_DIR", str(VAR_DIR / "upload-sessions"))).resolve()
 ATELIER_UPLOAD_CHUNK_BYTES = env_int("ATELIER_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
 ATELIER_UPLOAD_PART_URL_SECONDS = env_int("ATELIER_UPLOAD_PART_URL_SECONDS", 3600)
+# S3: a completed upload is verified (SHA-256, checks) by a task on the default queue; a session still
+# verifying this many seconds after its task was sent is sent again by the sweep (its worker died).
+ATELIER_UPLOAD_VERIFY_GRACE_SECONDS = env_int("ATELIER_UPLOAD_VERIFY_GRACE_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["submissions-upload-sessions-verify-sweep"] = {
+    "task": "submissions.upload_sessions_verify_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+}
 ATELIER_S3_PUBLIC_ENDPOINT_URL = env_str("ATELIER_S3_PUBLIC_ENDPOINT_URL") or env_str("ATELIER_S3_ENDPOINT_URL")
 
 # --- Auth, i18n ---------------------------------------------------------------

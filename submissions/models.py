@@ -209,12 +209,18 @@ class UploadSession(models.Model):
     """A resumable upload of one checkpoint (``submissions.upload_sessions``): declared size, SHA-256
     and name, checked against everything knowable before a byte is sent; bytes arrive in chunks at
     offsets (local disk) or as parts of an S3 multipart upload; on completion the file is verified
-    and becomes a :class:`Submission`. Abandoned sessions expire and their bytes are deleted."""
+    and becomes a :class:`Submission`. Abandoned sessions expire and their bytes are deleted.
+
+    On S3 the file is verified by a task (``submissions.upload_session_verify``): the session is
+    ``verifying`` meanwhile, then ``completed`` (with its submission) or ``failed`` (with the error
+    the completion would have answered, in ``error``; its bytes are deleted)."""
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
         COMPLETING = "completing", "Completing"
+        VERIFYING = "verifying", "Verifying"
         COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
 
     class Backend(models.TextChoices):
         LOCAL = "local", "Local disk"
@@ -241,8 +247,14 @@ class UploadSession(models.Model):
     submission = models.OneToOneField(
         Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="upload_session"
     )
+    error = models.JSONField(
+        null=True, blank=True, help_text="Failed: the API error of the refusal ({status, code, message, ...})."
+    )
+    verify_sends = models.PositiveSmallIntegerField(default=0, help_text="Verification tasks sent (S3).")
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField(
+        db_index=True, help_text="Open: when it expires. Verifying: when the sweep sends its task again."
+    )
 
     class Meta:
         constraints = [

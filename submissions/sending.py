@@ -9,6 +9,7 @@ here and nowhere else:
   (:func:`submission_time_limits`);
 - ``scoring.reference_stats_compute`` to ``ATELIER_GPU_QUEUE`` with the settings' task limits;
 - ``submissions.standings_rebuild`` to the default queue;
+- ``submissions.upload_session_verify`` to the default queue (an S3 upload's SHA-256 and checks);
 - ``notifications.submission_finished``, ``notifications.announcement_posted`` and
   ``notifications.webhook_deliver`` to the default queue (e-mails and webhooks; decision 0016).
 
@@ -33,6 +34,7 @@ __all__ = [
     "STANDINGS_REBUILD",
     "SUBMISSION_FINISHED_NOTIFY",
     "SUBMISSION_PROCESS",
+    "UPLOAD_SESSION_VERIFY",
     "WEBHOOK_DELIVER",
     "announcement_notify_send",
     "reference_stats_send",
@@ -40,12 +42,14 @@ __all__ = [
     "submission_finished_notify_send",
     "submission_send",
     "submission_time_limits",
+    "upload_session_verify_send",
     "webhook_deliver_send",
 ]
 
 SUBMISSION_PROCESS = "scoring.submission_process"
 REFERENCE_STATS_COMPUTE = "scoring.reference_stats_compute"
 STANDINGS_REBUILD = "submissions.standings_rebuild"
+UPLOAD_SESSION_VERIFY = "submissions.upload_session_verify"
 SUBMISSION_FINISHED_NOTIFY = "notifications.submission_finished"
 ANNOUNCEMENT_NOTIFY = "notifications.announcement_posted"
 WEBHOOK_DELIVER = "notifications.webhook_deliver"
@@ -87,6 +91,11 @@ def reference_stats_send(*, image_set_id: int) -> None:
 def standings_rebuild_send(*, phase_id: int) -> None:
     """Send ``submissions.standings_rebuild`` for ``phase_id`` to the default queue."""
     _send(STANDINGS_REBUILD, [phase_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def upload_session_verify_send(*, session_id: str) -> None:
+    """Send ``submissions.upload_session_verify`` for the S3 upload session ``session_id`` to the default queue."""
+    _send(UPLOAD_SESSION_VERIFY, [str(session_id)], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def submission_finished_notify_send(*, submission_id: int) -> None:

@@ -5,7 +5,11 @@
 - ``submissions.standings_sweep()``: rebuild the phases whose standings were built for another
   configuration (beat, 60 s), in case a change came from elsewhere (the admin, a bundle import)
   or the rebuild message was lost;
-- ``submissions.upload_sessions_expire()``: delete expired upload sessions and their bytes (beat, 10 min).
+- ``submissions.upload_sessions_expire()``: delete expired upload sessions and their bytes (beat, 10 min);
+- ``submissions.upload_session_verify(session_id)``: verify a completed S3 upload (its SHA-256 and the
+  checks) and create its submission, or mark it failed (sent on commit by the completion);
+- ``submissions.upload_sessions_verify_sweep()``: send the verification again for sessions still
+  verifying after ``ATELIER_UPLOAD_VERIFY_GRACE_SECONDS`` (beat, 60 s).
 """
 
 from __future__ import annotations
@@ -36,3 +40,17 @@ def upload_sessions_expire() -> int:
     from submissions.upload_sessions import upload_sessions_expire as expire
 
     return expire()
+
+
+@shared_task(name="submissions.upload_session_verify", ignore_result=True)
+def upload_session_verify(session_id: str) -> str:
+    from submissions.upload_sessions import upload_session_verify as verify
+
+    return verify(session_id=session_id)
+
+
+@shared_task(name="submissions.upload_sessions_verify_sweep", ignore_result=True)
+def upload_sessions_verify_sweep() -> list[str]:
+    from submissions.upload_sessions import upload_sessions_verify_sweep as sweep
+
+    return sweep()

@@ -17,6 +17,31 @@ from submissions.models import UploadSession
 S3_MIN_PART_BYTES = 5 * 1024 * 1024
 """S3 refuses parts smaller than 5 MiB, except the last."""
 S3_MAX_PARTS = 10_000
+CORS_MAX_AGE_SECONDS = 3600
+
+
+def cors_rules(origins: list[str]) -> dict[str, Any]:
+    """The bucket's CORS configuration that lets browser pages of ``origins`` (``https://host[:port]``)
+    PUT parts to presigned URLs and read each part's ``ETag`` (docs/decisions/0012)."""
+    return {
+        "CORSRules": [
+            {
+                "AllowedOrigins": [origin.rstrip("/") for origin in origins],
+                "AllowedMethods": ["PUT"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+            }
+        ]
+    }
+
+
+def bucket_cors_set(origins: list[str]) -> dict[str, Any]:
+    """Put :func:`cors_rules` of ``origins`` on the private bucket (it replaces the bucket's CORS
+    configuration); return the configuration the bucket answers afterwards."""
+    client, bucket, _ = s3()
+    client.put_bucket_cors(Bucket=bucket, CORSConfiguration=cors_rules(origins))
+    return {"CORSRules": client.get_bucket_cors(Bucket=bucket)["CORSRules"]}
 
 
 def sessions_dir() -> Path:
@@ -60,6 +85,16 @@ def s3_presigner() -> Any:
         region_name=storage.region_name or None,
         config=Config(signature_version="s3v4", s3={"addressing_style": storage.addressing_style or "auto"}),
     )
+
+
+def s3_upload_origin() -> str:
+    """``scheme://host[:port]`` that browsers send parts to: that of a presigned URL (the public
+    endpoint, with the bucket's name in the host under virtual-hosted addressing). Nothing is sent."""
+    from urllib.parse import urlsplit
+
+    _, bucket, _ = s3()
+    url = urlsplit(s3_presigner().generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "x"}))
+    return f"{url.scheme}://{url.netloc}"
 
 
 def s3_parts(session: UploadSession) -> list[dict[str, Any]]:

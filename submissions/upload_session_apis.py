@@ -8,7 +8,9 @@
 - ``GET`` (or ``HEAD``: headers ``Upload-Offset``, ``Upload-Length``) ``/api/v1/uploads/{id}/``:
   the status; ``DELETE``: abort.
 - ``POST /api/v1/uploads/{id}/parts/`` (S3): presigned PUT URLs of parts.
-- ``POST /api/v1/uploads/{id}/complete/``: verify and create the submission (201, its detail).
+- ``POST /api/v1/uploads/{id}/complete/``: verify and create the submission (201, its detail); on S3
+  the verification runs in a task: 202 with the session, ``verifying``, then (GET) ``completed`` with
+  its ``submission`` id, or ``failed`` with the ``error`` the completion would have answered.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class SessionSerializer(serializers.Serializer):
         help_text="s3: the parts stored ({part_number, size}).",
     )
     expires_at = serializers.DateTimeField()
+    submission = serializers.IntegerField(allow_null=True, help_text="completed: the submission's id.")
+    error = serializers.DictField(
+        allow_null=True,
+        help_text="failed: the refusal, as an API error answers it ({status, code, message, fields, ...}).",
+    )
 
 
 def session_data(request: Request, status: upload_sessions.SessionStatus) -> dict[str, Any]:
@@ -71,6 +78,8 @@ def session_data(request: Request, status: upload_sessions.SessionStatus) -> dic
             "chunk_size": session.part_size,
             "parts": status.parts,
             "expires_at": session.expires_at,
+            "submission": session.submission_id,
+            "error": session.error,
         }
     ).data
 
@@ -242,18 +251,25 @@ class UploadSessionPartsApi(APIView):
 
 
 class UploadSessionCompleteApi(APIView):
-    """Verify the whole file (size, SHA-256, the worker's checks) and create the submission."""
+    """Verify the whole file (size, SHA-256, the worker's checks) and create the submission (201); on S3
+    the verification runs in a task: 202 with the session, to be polled until it leaves ``verifying``."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
         operation_id="upload_session_complete",
         request=None,
-        responses={201: SubmissionDetailSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+        responses={
+            201: SubmissionDetailSerializer,
+            202: SessionSerializer,
+            **error_responses(400, 401, 403, 404, 409, 429),
+        },
     )
     def post(self, request: Request, session_id: str) -> Response:
         session = upload_sessions.upload_session_get(session_id=session_id, user=request.user)
-        submission = upload_sessions.upload_session_complete(session=session, user=request.user)
-        submission = selectors.submission_get(submission_id=submission.pk, user=request.user)
+        session = upload_sessions.upload_session_complete(session=session, user=request.user)
+        if session.state == UploadSession.State.VERIFYING:
+            return _status_response(request, session, 202)
+        submission = selectors.submission_get(submission_id=session.submission.pk, user=request.user)
         assert submission is not None  # the submitter sees what they created
         return Response(submission_detail_data(submission=submission, user=request.user), status=201)

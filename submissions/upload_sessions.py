@@ -10,19 +10,27 @@ file checks out (decision 0012).
    (``backend == "s3"``) the session is an S3 multipart upload written straight to the
    submission's key: :func:`upload_session_part_urls` presigns part URLs and the client PUTs the
    parts to the bucket, never through a web worker.
-3. :func:`upload_session_complete`: the parts are assembled (S3), the SHA-256 of the whole file is
+3. :func:`upload_session_complete`: the file must be whole; then the SHA-256 of the whole file is
    verified (a wrong digest is refused and nothing is kept), the config written in
    (:func:`submissions.uploads.checkpoint_prepare`), the worker's torch-free checks run, and only
    then :func:`submissions.services.submission_store` creates the submission and charges the quota,
-   atomically, under the team's lock.
+   atomically, under the team's lock. On local disk this happens in the request (a local file is
+   read). On S3 the request only assembles the parts (no byte read), marks the session
+   ``verifying`` and sends ``submissions.upload_session_verify`` on commit (the default queue,
+   202): :func:`upload_session_verify` reads the object back in the task and does the same, or
+   marks the session ``failed`` with the same refusal and deletes the object; the client polls the
+   session. :func:`upload_sessions_verify_sweep` (beat, 60 s) sends the task again for a session
+   still verifying (its worker died).
 4. :func:`upload_session_abort` (the client) and :func:`upload_sessions_expire` (beat, every 10
    min) delete a session and its bytes (the local file, or an S3 multipart abort). An open session
    expires ``ATELIER_UPLOAD_SESSION_SECONDS`` after its last chunk; a user keeps at most
-   :data:`MAX_OPEN_SESSIONS` open (opening another deletes the least recently used).
+   :data:`MAX_OPEN_SESSIONS` open (opening another deletes the least recently used). A verifying
+   session never expires; a failed one (its error kept for the client) does.
 
-A refusal of the file itself at completion (digest, format, header, config) deletes the session:
-the same bytes would be refused again. A refusal of the moment (quota used, too many running,
-phase closed) leaves it open until it expires, so it can be completed later.
+A refusal of the file itself at completion (digest, format, header, config) deletes the session
+(S3: marks it failed and deletes the object): the same bytes would be refused again. A refusal of
+the moment (quota used, too many running, phase closed) before the file is read leaves it open
+until it expires, so it can be completed later.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import tempfile
@@ -45,8 +54,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from competitions.models import Phase
-from gan_platform.errors import ApplicationError
-from submissions import services, upload_bytes
+from gan_platform.errors import ApplicationError, error_body
+from submissions import sending, services, upload_bytes
 from submissions.models import Submission, UploadSession
 from submissions.upload_bytes import S3_MAX_PARTS, S3_MIN_PART_BYTES
 from submissions.uploads import LocalFile, checkpoint_prepare, config_check
@@ -62,7 +71,9 @@ __all__ = [
     "upload_session_get",
     "upload_session_part_urls",
     "upload_session_status",
+    "upload_session_verify",
     "upload_sessions_expire",
+    "upload_sessions_verify_sweep",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,7 +90,7 @@ SHA256_LENGTH = 64
 
 
 def upload_session_get(*, session_id: Any, user: Any) -> UploadSession:
-    """The open (or completing) session ``session_id`` of ``user``; another user's is ``not_found``."""
+    """The session ``session_id`` of ``user`` (an expired open one is gone); another user's is ``not_found``."""
     try:
         key = uuid.UUID(str(session_id))
     except ValueError:
@@ -108,7 +119,14 @@ class SessionStatus:
 
 def upload_session_status(*, session: UploadSession) -> SessionStatus:
     """How much arrived: on local disk the file's size; on S3 the parts stored and the bytes of the
-    unbroken run of parts from the first (what a client can resume after)."""
+    unbroken run of parts from the first (what a client can resume after). A session that is no
+    longer open takes no bytes: the offset recorded when it stopped, and no parts."""
+    if session.state != UploadSession.State.OPEN:
+        return SessionStatus(session, session.offset, [])
+    return _received(session)
+
+
+def _received(session: UploadSession) -> SessionStatus:
     if session.backend == UploadSession.Backend.LOCAL:
         try:
             offset = upload_bytes.local_path(session).stat().st_size
@@ -328,19 +346,18 @@ def upload_session_abort(*, session: UploadSession) -> None:
 
 
 def upload_sessions_expire(*, now: Any = None) -> int:
-    """Delete expired sessions (open, or stuck completing after a crash) and their bytes, and local
-    session files that no session owns (a crash between the row and the file). Returns how many."""
+    """Delete expired sessions (open, failed, or stuck completing after a crash) and their bytes, and
+    local session files that no session owns (a crash between the row and the file). A verifying
+    session is never deleted here: its object is the submission's to be, and the verify sweep sends
+    its task again (:func:`upload_sessions_verify_sweep`). Returns how many."""
     now = now or timezone.now()
     removed = 0
-    stale = UploadSession.objects.filter(expires_at__lte=now).exclude(state=UploadSession.State.COMPLETED)
+    kept = [UploadSession.State.COMPLETED, UploadSession.State.VERIFYING]
+    stale = UploadSession.objects.filter(expires_at__lte=now).exclude(state__in=kept)
     for session in stale:
-        if (
-            UploadSession.objects.filter(pk=session.pk, expires_at__lte=now)
-            .exclude(state=UploadSession.State.COMPLETED)
-            .delete()[0]
-        ):
-            try:
-                upload_bytes.bytes_delete(session)
+        if UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(state__in=kept).delete()[0]:
+            try:  # a failed session's object was deleted when it failed: again, in case that did not work
+                upload_bytes.bytes_delete(session, assembled=session.state == UploadSession.State.FAILED)
             except Exception:  # one unreachable bucket must not stop the sweep
                 logger.exception("upload %s: its bytes could not be deleted", session.pk)
             removed += 1
@@ -358,34 +375,34 @@ def upload_sessions_expire(*, now: Any = None) -> int:
     return removed
 
 
-@contextlib.contextmanager
-def _assembled_file(session: UploadSession) -> Iterator[Path]:
-    """The whole file on local disk: the session's own file, or (S3) the parts assembled into the
-    submission's object and read back once into a temporary file (S3 computes no SHA-256 of a
-    multipart object, so the digest is checked here)."""
-    if session.backend == UploadSession.Backend.LOCAL:
-        yield upload_bytes.local_path(session)
-        return
-    status = upload_session_status(session=session)
-    _received_require(session, status.offset)
+def _s3_assemble(session: UploadSession) -> None:
+    """Complete the S3 multipart upload: the parts become the submission's object (no byte is read)."""
     client, bucket, _ = upload_bytes.s3()
-    key = upload_bytes.s3_key(session.s3_key)
     etags = {int(p["PartNumber"]): p["ETag"] for p in upload_bytes.s3_parts(session)}
     client.complete_multipart_upload(
         Bucket=bucket,
-        Key=key,
+        Key=upload_bytes.s3_key(session.s3_key),
         UploadId=session.s3_upload_id,
         MultipartUpload={
             "Parts": [{"PartNumber": n, "ETag": etags[n]} for n in range(1, upload_bytes.part_count(session) + 1)]
         },
     )
+
+
+@contextlib.contextmanager
+def _s3_downloaded(session: UploadSession) -> Iterator[tuple[Path, str]]:
+    """The assembled object read once into a temporary file, and its SHA-256 computed on the way (S3
+    computes no SHA-256 of a multipart object): ``(path, hex digest)``."""
+    client, bucket, _ = upload_bytes.s3()
     handle, path = tempfile.mkstemp(prefix="assembled-", dir=settings.FILE_UPLOAD_TEMP_DIR)
+    digest = hashlib.sha256()
     try:
         with os.fdopen(handle, "wb") as out:
-            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            body = client.get_object(Bucket=bucket, Key=upload_bytes.s3_key(session.s3_key))["Body"]
             for chunk in body.iter_chunks(1 << 20):
+                digest.update(chunk)
                 out.write(chunk)
-        yield Path(path)
+        yield Path(path), digest.hexdigest()
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
@@ -404,14 +421,73 @@ def _received_require(session: UploadSession, offset: int) -> None:
 FILE_REFUSALS_KEEP_SESSION = {"quota_exceeded", "too_many_running", "phase_closed", "upload_incomplete"}
 
 
-def upload_session_complete(*, session: UploadSession, user: Any) -> Submission:
-    """Verify the whole file and turn it into a submission (see the module's docstring).
+class _AlreadyFinished(Exception):
+    """Another completion or verification of the session finished first (a duplicate task delivery)."""
+
+
+def _submission_from_file(
+    session: UploadSession, *, team: Any, path: Path, sha256: str, expected: str, assembled: bool
+) -> Submission:
+    """The whole file at ``path`` (SHA-256 ``sha256``) checked and stored as the session's submission.
+
+    The digest must be the declared one; the config is written in (:func:`checkpoint_prepare`), the
+    worker's torch-free checks run, and :func:`submissions.services.submission_store` creates the
+    submission and charges the quota in the transaction that marks the session ``completed``, with
+    the session's row locked and still in state ``expected`` (else :class:`_AlreadyFinished`, and
+    nothing is stored). ``assembled``: the file is the S3 object at the submission's key, which the
+    submission keeps unless a config was written in (then the rewritten copy is stored instead).
+    """
+    if sha256 != session.sha256:
+        raise ApplicationError(
+            f"The file that arrived has SHA-256 {sha256}, not the declared {session.sha256}: it was "
+            "damaged on the way or changed since. Nothing was kept; upload it again.",
+            code="sha256_mismatch",
+            extra={"sha256": sha256, "declared": session.sha256},
+        )
+    phase = session.phase
+    with path.open("rb") as raw, checkpoint_prepare(file=raw, size=session.size, config=session.config) as prepared:
+        file_format = services._format_require(phase=phase, uploaded_file=prepared.file, size=prepared.size)
+        rewritten = prepared.file is not raw
+        content = prepared.file if rewritten else LocalFile(path, session.filename)
+        try:
+            with transaction.atomic():
+                if not UploadSession.objects.select_for_update().filter(pk=session.pk, state=expected).exists():
+                    raise _AlreadyFinished(str(session.pk))
+                submission = services.submission_store(
+                    phase=phase,
+                    team=team,
+                    user=session.user,
+                    original_name=session.filename,
+                    file_format=file_format,
+                    sha256=upload_bytes.sha256_of(Path(content.temporary_file_path())) if rewritten else sha256,
+                    size=prepared.size,
+                    description=session.description,
+                    is_baseline=session.is_baseline,
+                    content=content if (rewritten or not assembled) else None,
+                    stored_name=None if (rewritten or not assembled) else session.s3_key,
+                )
+                UploadSession.objects.filter(pk=session.pk).update(
+                    state=UploadSession.State.COMPLETED, submission=submission
+                )
+        finally:
+            content.close()
+    if rewritten and assembled:
+        upload_bytes.bytes_delete(session, assembled=True)  # the copy with the config was stored instead
+    session.state, session.submission = UploadSession.State.COMPLETED, submission
+    return submission
+
+
+def upload_session_complete(*, session: UploadSession, user: Any) -> UploadSession:
+    """Finish the upload (see the module's docstring); return the session, ``completed`` with its
+    ``submission`` (local disk: verified here), or ``verifying`` (S3: the parts are assembled, and
+    ``submissions.upload_session_verify`` is sent on commit to read the object back and finish).
 
     Raises:
-        ApplicationError: ``upload_not_open`` (409: completing or completed already),
-            ``upload_incomplete`` (409, with ``offset``), ``sha256_mismatch`` (nothing kept), the
-            format and header codes of the worker's checks (nothing kept), ``bad_config``, and
-            those of :func:`submissions.services.submission_store` (quota, running limit).
+        ApplicationError: ``upload_not_open`` (409: completing, verifying or completed already),
+            ``upload_incomplete`` (409, with ``offset``), those of
+            :func:`submissions.services.submission_precheck` (quota, running limit, phase closed:
+            the session stays open), and on local disk ``sha256_mismatch``, the format and header
+            codes of the worker's checks and ``bad_config`` (nothing kept).
     """
     claimed = UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.OPEN).update(
         state=UploadSession.State.COMPLETING,
@@ -420,69 +496,131 @@ def upload_session_complete(*, session: UploadSession, user: Any) -> Submission:
     if not claimed:
         session.refresh_from_db()
         _open_require(session)
-    phase = session.phase
-    assembled = False
     try:
         team = services.submission_precheck(
-            phase=phase, user=user, is_baseline=session.is_baseline, description=session.description
+            phase=session.phase, user=user, is_baseline=session.is_baseline, description=session.description
         )
+        _received_require(session, _received(session).offset)
         if session.backend == UploadSession.Backend.LOCAL:
-            _received_require(session, upload_session_status(session=session).offset)
-        with _assembled_file(session) as path:
-            assembled = session.backend == UploadSession.Backend.S3
-            actual = upload_bytes.sha256_of(path)
-            if actual != session.sha256:
-                raise ApplicationError(
-                    f"The file that arrived has SHA-256 {actual}, not the declared {session.sha256}: it was "
-                    "damaged on the way or changed since. Nothing was kept; upload it again.",
-                    code="sha256_mismatch",
-                    extra={"sha256": actual, "declared": session.sha256},
-                )
-            with (
-                path.open("rb") as raw,
-                checkpoint_prepare(file=raw, size=session.size, config=session.config) as prepared,
-            ):
-                file_format = services._format_require(phase=phase, uploaded_file=prepared.file, size=prepared.size)
-                rewritten = prepared.file is not raw
-                content = prepared.file if rewritten else LocalFile(path, session.filename)
-                try:
-                    with transaction.atomic():
-                        submission = services.submission_store(
-                            phase=phase,
-                            team=team,
-                            user=user,
-                            original_name=session.filename,
-                            file_format=file_format,
-                            sha256=upload_bytes.sha256_of(Path(content.temporary_file_path())) if rewritten else actual,
-                            size=prepared.size,
-                            description=session.description,
-                            is_baseline=session.is_baseline,
-                            content=content if (rewritten or not assembled) else None,
-                            stored_name=None if (rewritten or not assembled) else session.s3_key,
-                        )
-                        UploadSession.objects.filter(pk=session.pk).update(
-                            state=UploadSession.State.COMPLETED, submission=submission
-                        )
-                finally:
-                    content.close()
-        if rewritten and assembled:
-            upload_bytes.bytes_delete(session, assembled=True)  # the copy with the config was stored instead
-        elif session.backend == UploadSession.Backend.LOCAL:
+            path = upload_bytes.local_path(session)
+            _submission_from_file(
+                session,
+                team=team,
+                path=path,
+                sha256=upload_bytes.sha256_of(path),
+                expected=UploadSession.State.COMPLETING,
+                assembled=False,
+            )
             upload_bytes.bytes_delete(session)  # nothing left when storage moved it; a copy's source otherwise
+            return session
+        _s3_assemble(session)
     except ApplicationError as error:
-        if error.code in FILE_REFUSALS_KEEP_SESSION and not assembled:
+        if error.code in FILE_REFUSALS_KEEP_SESSION:
             UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.COMPLETING).update(
                 state=UploadSession.State.OPEN
             )
         else:
             UploadSession.objects.filter(pk=session.pk).delete()
             with contextlib.suppress(Exception):
-                upload_bytes.bytes_delete(session, assembled=assembled)
+                upload_bytes.bytes_delete(session)
         raise
     except BaseException:
         UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.COMPLETING).update(
             state=UploadSession.State.OPEN
         )
         raise
-    session.state, session.submission = UploadSession.State.COMPLETED, submission
-    return submission
+    _verify_send(session, previous_state=UploadSession.State.COMPLETING, sends=0)
+    return session
+
+
+def _verify_send(session: UploadSession, *, previous_state: str, sends: int, now: Any = None) -> bool:
+    """Mark the session verifying (from ``previous_state`` with ``sends`` tasks sent so far) and send its
+    verification on commit; False when another process changed it first."""
+    changed = UploadSession.objects.filter(pk=session.pk, state=previous_state, verify_sends=sends).update(
+        state=UploadSession.State.VERIFYING,
+        offset=session.size,
+        verify_sends=sends + 1,
+        expires_at=(now or timezone.now()) + timedelta(seconds=settings.ATELIER_UPLOAD_VERIFY_GRACE_SECONDS),
+    )
+    if changed:
+        session.state, session.offset, session.verify_sends = UploadSession.State.VERIFYING, session.size, sends + 1
+        transaction.on_commit(lambda: sending.upload_session_verify_send(session_id=str(session.pk)), robust=True)
+    return bool(changed)
+
+
+def _verify_fail(session: UploadSession, error: ApplicationError) -> bool:
+    """A verifying session becomes ``failed`` with ``error`` (as the API would answer it), and its object is
+    deleted: nothing stored, no quota. False when it was not verifying any more (nothing changed)."""
+    answer = {"status": error.status, **error_body(error.code, error.message, **error.extra)["error"]}
+    failed = UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.VERIFYING).update(
+        state=UploadSession.State.FAILED,
+        error=answer,
+        expires_at=timezone.now() + timedelta(seconds=settings.ATELIER_UPLOAD_SESSION_SECONDS),
+    )
+    if failed:
+        session.state, session.error = UploadSession.State.FAILED, answer
+        try:
+            upload_bytes.bytes_delete(session, assembled=True)
+        except Exception:  # one unreachable bucket: the failed session stays until it expires
+            logger.exception(
+                "upload %s: the refused object could not be deleted (the expiry sweep tries again)", session.pk
+            )
+    return bool(failed)
+
+
+def upload_session_verify(*, session_id: Any) -> str:
+    """Verify a ``verifying`` S3 session (the task ``submissions.upload_session_verify``): stream the
+    assembled object, compare its SHA-256, and create the submission as :func:`upload_session_complete`
+    does on local disk; or mark the session ``failed`` with the refusal the completion would have
+    answered, and delete the object. Safe to run twice: the session's row is locked when the
+    submission is stored, and a run that finds it no longer verifying does nothing. An error that is
+    not a refusal (storage unreachable) leaves it verifying, for the sweep to send again.
+
+    Returns the session's state afterwards (``gone`` when there is no such session).
+    """
+    session = UploadSession.objects.select_related("phase__competition", "team", "user").filter(pk=session_id).first()
+    if session is None:
+        return "gone"
+    if session.state != UploadSession.State.VERIFYING:
+        return session.state
+    try:
+        team = services.submission_precheck(
+            phase=session.phase, user=session.user, is_baseline=session.is_baseline, description=session.description
+        )
+        with _s3_downloaded(session) as (path, digest):
+            _submission_from_file(
+                session, team=team, path=path, sha256=digest, expected=UploadSession.State.VERIFYING, assembled=True
+            )
+    except _AlreadyFinished:
+        logger.info("upload %s: verified by another delivery already", session.pk)
+        session.refresh_from_db()
+    except ApplicationError as error:
+        if not _verify_fail(session, error):
+            session.refresh_from_db()
+    return session.state
+
+
+VERIFY_MAX_SENDS = 5
+"""Verification tasks sent for one session before the sweep gives up and marks it failed."""
+
+
+def upload_sessions_verify_sweep(*, now: Any = None) -> list[str]:
+    """Send the verification again for sessions still verifying ``ATELIER_UPLOAD_VERIFY_GRACE_SECONDS``
+    after it was last sent (the message was lost or its worker died; beat, 60 s); after
+    :data:`VERIFY_MAX_SENDS` sends the session fails (``verify_failed``). Returns the ids sent again."""
+    now = now or timezone.now()
+    resent: list[str] = []
+    for session in UploadSession.objects.filter(state=UploadSession.State.VERIFYING, expires_at__lte=now):
+        if session.verify_sends >= VERIFY_MAX_SENDS:
+            _verify_fail(
+                session,
+                ApplicationError(
+                    f"The uploaded file could not be verified ({session.verify_sends} tries): nothing was kept. "
+                    "Upload it again, or ask the organizers if this repeats.",
+                    code="verify_failed",
+                    status=503,
+                ),
+            )
+        elif _verify_send(session, previous_state=UploadSession.State.VERIFYING, sends=session.verify_sends, now=now):
+            resent.append(str(session.pk))
+    return resent

@@ -14,6 +14,7 @@ from django.urls import reverse
 from competitions.selectors import is_organizer, participation_get
 from competitions.shortcuts import competition_or_http404
 from gan_platform.errors import ApplicationError
+from submissions import upload_bytes
 from submissions.comparisons import comparison_candidates, comparison_get, comparison_ids_parse
 from submissions.leaderboards import leaderboard_place
 from submissions.models import Score, Submission
@@ -56,7 +57,7 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
         blocked = None
     except ApplicationError as error:
         blocked = {"code": error.code, "message": error.message}
-    return render(
+    response = render(
         request,
         "submissions/submit.html",
         {
@@ -70,6 +71,9 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
             "blocked": blocked,
         },
     )
+    if upload_bytes.uses_s3():  # the page PUTs parts straight to the bucket (its CORS rule: manage.py upload_cors)
+        response._csp_update = {"connect-src": ["'self'", upload_bytes.s3_upload_origin()]}
+    return response
 
 
 def _score_columns(phase, user, organizer: bool) -> list:

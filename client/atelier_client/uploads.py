@@ -7,7 +7,9 @@
    of the bucket (S3 servers). After a connection error the client waits (1, 2, 4... s, up to
    :data:`RETRY_PATIENCE_S` in all), asks the server how much arrived, and goes on from there.
 3. Complete: the server verifies the SHA-256 and the file, and answers the submission; its digest
-   is compared with the local one (end to end).
+   is compared with the local one (end to end). A server on S3 verifies in a task and answers the
+   session, ``verifying``: the client polls it until it is ``completed`` (then reads the submission)
+   or ``failed`` (then raises the refusal, as a completion would have answered it).
 
 While the upload runs, the session is saved in ``$XDG_STATE_HOME/atelier/uploads/`` (``~/.local/
 state``), with the file's path, size, modification time and digest; an interrupted run leaves it
@@ -44,6 +46,8 @@ RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 RETRY_PATIENCE_S = 600.0
 """How long an upload keeps trying after connection errors before it stops (and can be resumed)."""
 PART_URL_BATCH = 50
+VERIFY_POLL_S = (0.5, 1.0, 2.0, 3.0, 5.0)
+"""Waits between status requests while the server verifies the file (the last one repeats)."""
 PIECE = 64 * 1024
 HASH_PIECE = 1 << 20
 
@@ -222,11 +226,15 @@ def upload_resumable(
         )
         saved.save()
     try:
-        if session["backend"] == "s3":
+        if session.get("state", "open") != "open":
+            pass  # resumed after the bytes were all sent: the completion answers for the session
+        elif session["backend"] == "s3":
             _send_parts(api, saved, path, session, progress, retrier)
         else:
             _send_chunks(api, saved, path, session, progress, retrier)
         detail = _with_retries(retrier, lambda: _complete(api, saved))
+        if str(detail.get("id")) == saved.session_id:  # the session, not a submission: the server verifies
+            detail = _verified(api, saved, detail, note, sleep, retrier)
     except ServerUnreachableError as error:
         raise UploadInterruptedError(
             f"The upload of {path.name} stopped: {error}. It was saved; continue it with "
@@ -249,15 +257,50 @@ def upload_resumable(
 
 
 def _complete(api: AtelierApi, saved: SavedUpload) -> dict[str, Any]:
+    """The completion's answer: the submission, or the session while the server verifies it."""
     try:
         return api.upload_session_complete(saved.session_id)
     except ApiError as error:
-        if error.code == "upload_not_open" and error.body.get("state") in {"completed", "completing"}:
+        state = error.body.get("state")
+        if error.code == "upload_not_open" and state in {"verifying", "failed"}:
+            return api.upload_session_get(saved.session_id)  # completed before (its answer was lost)
+        if error.code == "upload_not_open" and state in {"completed", "completing"}:
             # A completion whose answer was lost: the submission exists. Find it among the team's.
             for submission in api.submissions_list(saved.competition):
                 if submission.get("sha256") == saved.sha256:
                     return submission
         raise
+
+
+def _verified(
+    api: AtelierApi,
+    saved: SavedUpload,
+    session: dict[str, Any],
+    note: Callable[[str], None],
+    sleep: Callable[[float], None],
+    retrier: _Retrier,
+) -> dict[str, Any]:
+    """Poll a session the server verifies until it leaves ``verifying``: the submission's detail when
+    it is ``completed``, else the refusal it ``failed`` with, raised as the completion would have."""
+    if session.get("state") == "verifying":
+        note("Uploaded; the server is verifying the file.")
+    polls = 0
+    while session.get("state") == "verifying":
+        sleep(VERIFY_POLL_S[min(polls, len(VERIFY_POLL_S) - 1)])
+        polls += 1
+        session = _with_retries(retrier, lambda: api.upload_session_get(saved.session_id))
+    if session.get("state") == "completed" and session.get("submission") is not None:
+        submission_id = int(session["submission"])
+        return _with_retries(retrier, lambda: api.submission_get(submission_id))
+    saved.forget()  # failed: the server deleted the bytes, nothing to resume
+    error = session.get("error") or {}
+    raise ApiError(
+        str(error.get("message") or f"The upload ended {session.get('state')} on the server; upload it again."),
+        status=int(error.get("status") or 409),
+        code=str(error.get("code") or "upload_not_open"),
+        fields=error.get("fields") if isinstance(error.get("fields"), dict) else None,
+        body=error,
+    )
 
 
 def _send_chunks(

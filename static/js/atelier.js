@@ -268,6 +268,7 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const RETRY_DELAYS = [1, 2, 4, 8, 15, 30];
+  const VERIFY_POLLS = [0.5, 1, 2, 3, 5];
   const KEEP_SESSION = new Set(["quota_exceeded", "too_many_running", "phase_closed"]);
   // One XMLHttpRequest as a promise: resolves {status, body} for any answer, rejects only when no answer came.
   function send(method, url, { body = null, headers = {}, onProgress = null, credentials = true } = {}) {
@@ -347,6 +348,18 @@
         return hash.hex();
       }
 
+      // S3: the server verifies the file in a task; poll the session until it is completed (the submission) or failed.
+      async function verified(key, session) {
+        say("Checking the uploaded file…");
+        for (let polls = 0; session.state === "verifying"; polls++) {
+          await sleep(VERIFY_POLLS[Math.min(polls, VERIFY_POLLS.length - 1)] * 1000);
+          session = ok(await patiently(() => send("GET", session.url)), 200);
+        }
+        localStorage.removeItem(key);
+        if (session.state === "completed" && session.submission !== null) return { id: session.submission };
+        throw new ApiRefusal({ status: session.error ? session.error.status : 409, body: { error: session.error } });
+      }
+
       async function upload(file) {
         const key = storageKey(file);
         let session = null;
@@ -354,6 +367,7 @@
         if (saved) {
           const answer = await patiently(() => send("GET", saved.url));
           if (answer.status === 200 && answer.body.state === "open") session = answer.body;
+          else if (answer.status === 200 && answer.body.state === "verifying") return verified(key, answer.body);
           else localStorage.removeItem(key);
         }
         if (!session) {
@@ -411,7 +425,10 @@
           }
         }
         say("Checking the uploaded file…");
-        const answer = await patiently(() => send("POST", `${session.url}complete/`));
+        let answer = await patiently(() => send("POST", `${session.url}complete/`));
+        const state = answer.status === 409 && answer.body.error ? answer.body.error.state : null;
+        if (state === "verifying" || state === "failed") answer = await patiently(() => send("GET", session.url));  // completed before
+        if ((answer.status === 202 || answer.status === 200) && answer.body.id === session.id) return verified(key, answer.body);
         if (answer.status !== 201) {
           const refusal = new ApiRefusal(answer);
           if (!KEEP_SESSION.has(refusal.code)) localStorage.removeItem(key);

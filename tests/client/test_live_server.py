@@ -1,7 +1,9 @@
 """The `atelier` client against the real API on a live Django server (pytest-django's ``live_server``).
 
 Nothing reaches a broker here: ``submissions.sending.submission_send`` is replaced by a list, and
-the states a worker would set are set with the same conditional UPDATEs. The end to end run with a
+the states a worker would set are set with the same conditional UPDATEs; an S3 upload's verification
+(``submissions.upload_session_verify``) runs in a thread, as the default-queue worker would run it
+(tests/support/upload_verifier.py). In the object-storage pass every upload here goes to the bucket. The end to end run with a
 real worker that scores is the scoring pipeline's test (it calls ``atelier_client.cli.main``).
 """
 
@@ -20,9 +22,11 @@ from django.utils import timezone
 
 from atelier_client.cli import main
 from gan_platform.storages import private_storage
-from submissions.models import Submission
+from submissions.models import Submission, UploadSession
 from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, score_create, user_create
 from tests.submissions.helpers import pickle_bytes, safetensors_bytes, scored_submission_create
+from tests.support.object_storage import object_keys
+from tests.support.upload_verifier import upload_verifier  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,6 +44,20 @@ def sent(monkeypatch) -> list[int]:
     cache.clear()
     yield calls
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def verifications(upload_verifier) -> list[str]:  # noqa: F811 (the fixture imported above)
+    """S3 sessions whose verification ran in a stand-in worker thread."""
+    return upload_verifier
+
+
+@pytest.fixture
+def s3_uploads(settings, private_bucket) -> dict:
+    """Uploads of this test go to a bucket of its own (whatever the pass), parts straight from the client."""
+    settings.ATELIER_S3_BUCKET = private_bucket["name"]
+    settings.ATELIER_S3_PUBLIC_ENDPOINT_URL = private_bucket["endpoint"]
+    return private_bucket
 
 
 @pytest.fixture
@@ -373,3 +391,44 @@ def test_a_file_over_the_phase_limit_is_refused_by_the_client_then_by_the_server
     assert code == 6, err
     assert "[file_too_large]" in err
     assert sent == [] and Submission.objects.count() == 0
+
+
+def test_submit_to_s3_waits_while_the_server_verifies_and_shows_the_submission_as_before(
+    logged_in_alice, s3_uploads, checkpoint, verifications, sent, capsys
+):
+    # when alice submits to a server whose uploads go to a bucket (the worker verifies them)
+    code, out, err = submit(capsys, "wood", str(checkpoint), "--json")
+
+    # then the client polled the verifying session and printed the submission, as a local upload does
+    assert code == 0, err
+    assert "the server is verifying the file" in err
+    detail = json.loads(out)
+    submission = Submission.objects.get(pk=detail["id"])
+    assert (detail["state"], detail["sha256"]) == ("queued", submission.sha256)
+    session = UploadSession.objects.get()
+    assert (session.backend, session.state, session.submission_id) == ("s3", "completed", submission.pk)
+    assert verifications == [str(session.pk)] and sent == [submission.pk]
+    with private_storage().open(submission.file.name, "rb") as stored:
+        assert stored.read() == checkpoint.read_bytes()
+    assert object_keys(s3_uploads["endpoint"], s3_uploads["name"], "private/submissions/") == [
+        f"private/{submission.file.name}"
+    ]
+
+
+def test_a_file_the_s3_verification_refuses_exits_6_with_its_code_and_leaves_nothing(
+    logged_in_alice, s3_uploads, tmp_path, verifications, sent, capsys
+):
+    # given a file that passes everything knowable before its bytes, but is no checkpoint
+    junk = tmp_path / "generator.safetensors"
+    junk.write_bytes(b"\x00" * 4096)
+
+    code, _, err = submit(capsys, "wood", str(junk))
+
+    assert code == 6, err
+    assert err.strip().endswith("[unsupported_format]"), err
+    assert "this file is neither safetensors nor ONNX" in err
+    session = UploadSession.objects.get()
+    assert session.state == "failed" and f"[{session.error['code']}]" in err
+    assert verifications == [str(session.pk)]
+    assert Submission.objects.count() == 0 and sent == []
+    assert object_keys(s3_uploads["endpoint"], s3_uploads["name"], "private/submissions/") == []

@@ -18,9 +18,12 @@ WORKER_ENVIRONMENT = {
 
 
 @contextlib.contextmanager
-def scoring_worker(queue: str) -> Iterator[dict]:
-    """A real worker process consuming ``queue`` only, which it also sends its own retries to."""
-    with celery_worker(queues=[queue], ATELIER_GPU_QUEUE=queue, **WORKER_ENVIRONMENT) as worker:
+def scoring_worker(queue: str, default_queue: str | None = None) -> Iterator[dict]:
+    """A real worker process consuming ``queue`` only, which it also sends its own retries to; with
+    ``default_queue``, that one too, as its default queue (S3 upload verifications go there)."""
+    queues = [queue, default_queue] if default_queue else [queue]
+    extra = {"ATELIER_DEFAULT_QUEUE": default_queue} if default_queue else {}
+    with celery_worker(queues=queues, ATELIER_GPU_QUEUE=queue, **extra, **WORKER_ENVIRONMENT) as worker:
         yield worker
 
 

@@ -57,6 +57,9 @@ def test_a_generator_submitted_with_the_cli_is_scored_by_a_worker_and_ranked_on_
     # given a participant with an API token, the CLI pointed at the live server, and a worker on a queue of its own
     queue = f"test-gpu-{uuid.uuid4().hex[:10]}"
     monkeypatch.setattr(settings, "ATELIER_GPU_QUEUE", queue)
+    # in the object-storage pass the upload is verified by a task on the default queue: the worker takes it too
+    default_queue = f"test-default-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(settings, "CELERY_TASK_DEFAULT_QUEUE", default_queue)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("ATELIER_TOKEN", Token.objects.create(user=arena["user"]).key)
     checkpoint = tmp_path / "generator.safetensors"
@@ -65,7 +68,7 @@ def test_a_generator_submitted_with_the_cli_is_scored_by_a_worker_and_ranked_on_
     broker = "redis" if settings.REDIS_URL else "filesystem"
 
     seen = Board(f"{live_server.url}/api/v1/competitions/{slug}/leaderboard/")
-    with scoring_worker(queue) as worker, seen:
+    with scoring_worker(queue, default_queue) as worker, seen:
         # when the participant submits and waits (while an anonymous reader polls the public board)
         code = atelier(["submit", slug, str(checkpoint), "--url", live_server.url, "--wait", "--timeout", "300"])
         submitted = capsys.readouterr()

@@ -57,6 +57,17 @@ def onnx_bytes() -> bytes:
     return model.SerializeToString()
 
 
+def big_onnx(size_mib: int = 6) -> bytes:
+    """An ONNX model of about ``size_mib`` MiB (several S3 parts of 5 MiB) that passes the upload's
+    checks: the tests' Identity model with an initializer of patterned bytes."""
+    from onnx import TensorProto, helper, load_from_string
+
+    model = load_from_string(onnx_bytes())
+    padding = bytes(range(256)) * (size_mib * (1 << 20) // 256)
+    model.graph.initializer.append(helper.make_tensor("padding", TensorProto.UINT8, [len(padding)], padding, raw=True))
+    return model.SerializeToString()
+
+
 def pickle_bytes() -> bytes:
     """What an old-style ``torch.save`` of a state dict starts with: a pickle (protocol 2)."""
     return pickle.dumps({"weight": [0.0, 1.0]}, protocol=2)
