@@ -49,6 +49,22 @@ def demo_processes(var_dir) -> dict[int, str]:
     return found
 
 
+def as_from_a_terminal():
+    """A ``preexec_fn``: the demo starts with Ctrl-C and QUIT at their defaults, as a terminal's shell
+    starts it, even when this suite was started in the background (a non-interactive shell starts a
+    background command with INT and QUIT ignored, and bash cannot trap a signal ignored at its entry);
+    and it gets TERM when this process dies (its TERM trap then stops the server and the worker)."""
+    death_signal = dies_with_parent()
+
+    def prepare() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+        if death_signal is not None:
+            death_signal()
+
+    return prepare
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "term-with-a-wedged-worker"])
 def test_the_demo_serves_the_front_page_and_admin_login_and_stops_every_process_within_10_s(tmp_path, how):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -68,7 +84,7 @@ def test_the_demo_serves_the_front_page_and_admin_login_and_stops_every_process_
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=dies_with_parent(),  # its TERM trap then stops the server and the worker
+            preexec_fn=as_from_a_terminal(),
         )
     try:
         front = wait_until(lambda: fetch(f"http://127.0.0.1:{port}/"), timeout=120, message="the front page")
