@@ -1,5 +1,7 @@
 """Reads of the submissions app: quotas, visibility, queue positions, leaderboards.
 
+(Just over 500 lines: every read with its visibility rule stays in one place, on purpose.)
+
 Every read is filtered by what the viewer may see:
 
 - a submission is visible to the organizers of its competition, to the members
@@ -10,7 +12,6 @@ Every read is filtered by what the viewer may see:
   only to organizers.
 
 The leaderboards themselves are read from the standings in :mod:`submissions.leaderboards`.
-(Just over 500 lines: every read with its visibility rule stays in one place, on purpose.)
 """
 
 from __future__ import annotations

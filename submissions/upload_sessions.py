@@ -1,6 +1,9 @@
 """Resumable uploads: a session per checkpoint, bytes in chunks, a submission only when the whole
 file checks out (decision 0012).
 
+(Over 500 lines: one session's life, from its checks through its bytes to completion, verification
+and expiry, is one state machine over one row; split, each step would import the others' guards.)
+
 1. :func:`upload_session_create`: the client declares the file (name, size, SHA-256, optional
    config and description). Everything knowable before a byte is sent is checked here: logged in,
    joined with the rules accepted, phase window, quota, running limit, size limit, the config.
