@@ -1,5 +1,5 @@
 """The squashed migrations (docs/decisions/0020-squashed-migrations.md): a database at the heads of
-the old chains has nothing to migrate, one partway along a chain is not taken for upgraded, and the
+the old chains has nothing to migrate, one partway along a chain is refused with what to do, and the
 models need no new migration.
 
 The test database is built by the new migrations (the fresh path); these tests rewrite its
@@ -14,9 +14,12 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
+
+from gan_platform.checks import squashed_migrations_partly_applied
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +71,7 @@ def test_a_fresh_database_records_the_squashed_migrations_and_the_ones_they_repl
     for (app, squashed), chain in OLD_CHAINS.items():
         assert (app, squashed) in recorded
         assert all((app, name) in recorded for name in chain)
+    assert squashed_migrations_partly_applied(databases=["default"]) == []
 
 
 def test_a_database_at_the_old_heads_has_nothing_to_migrate():
@@ -82,9 +86,10 @@ def test_a_database_at_the_old_heads_has_nothing_to_migrate():
         assert key in executor.loader.applied_migrations
     assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
     executor.loader.check_consistent_history(connection)
+    assert squashed_migrations_partly_applied(databases=["default"]) == []
 
-    # and `migrate` records them by their new names
-    call_command("migrate", "--noinput", stdout=io.StringIO())
+    # and `migrate`, its system checks passing, records them by their new names
+    call_command("migrate", "--noinput", skip_checks=False, stdout=io.StringIO())
     recorded = MigrationRecorder(connection).applied_migrations()
     assert all(key in recorded for key in OLD_CHAINS)
 
@@ -105,6 +110,25 @@ def test_a_database_partway_along_an_old_chain_is_not_taken_for_upgraded():
     assert key not in executor.loader.graph.node_map
     # while the chains that were complete still count as applied
     assert ("competitions", "0001_squashed_0004_feature_weights_report") in executor.loader.applied_migrations
+    # and the check that `migrate` runs first names the chain and its old head
+    [error] = squashed_migrations_partly_applied(databases=["default"])
+    assert error.id == "gan_platform.E001"
+    assert "ran 3 of the 6 migrations that submissions.0001_squashed_0006_upload_session_verifying" in error.msg
+    assert "submissions 0006_upload_session_verifying" in error.hint
+
+
+def test_migrate_refuses_a_database_partway_along_a_chain_no_other_app_depends_on():
+    # given a database that ran scoring 0001 and not 0002 (without the check, Django would leave
+    # scoring out of the plan and say "No migrations to apply.", with no ReferenceStats table)
+    chains = {app: chain for (app, _), chain in OLD_CHAINS.items()}
+    chains["scoring"] = ["0001_initial"]
+    recorded_as(old_names=chains)
+
+    # when migrate runs, then it stops at its system checks and says what to do
+    with pytest.raises(SystemCheckError, match="gan_platform.E001") as refused:
+        call_command("migrate", "--noinput", skip_checks=False, stdout=io.StringIO())
+    assert "scoring.0001_squashed_0002_reference_stats" in str(refused.value)
+    assert "scoring 0002_reference_stats with the code from before the squash" in str(refused.value)
 
 
 def test_the_models_need_no_new_migration():
