@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "judging",
     "discussion",
     "notifications",
+    "gan_platform",  # its system checks only (gan_platform.checks)
 ]
 
 MIDDLEWARE = [

@@ -10,8 +10,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('competitions', '0002_team_join_code'),
-        ('submissions', '0002_standings'),
+        ('competitions', '0001_squashed_0004_feature_weights_report'),
+        ('submissions', '0001_squashed_0006_upload_session_verifying'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('competitions', '0002_team_join_code'),
+        ('competitions', '0001_squashed_0004_feature_weights_report'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
