@@ -24,7 +24,7 @@ from competitions import selectors, services
 from competitions.models import Competition, Participation, Phase, PhaseMetric, Team
 from competitions.shortcuts import competition_or_not_found
 from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 
@@ -382,9 +382,10 @@ class PublicImageGetApi(APIView):
     )
     def get(self, request: Request, slug: str, image_id: int) -> Any:
         competition = competition_or_not_found(slug=slug, user=request.user)
-        image = selectors.public_image_get(competition=competition, image_id=image_id)
-        if image is None:
-            raise ApplicationError(f"No public image {image_id} in {competition.slug}.", code="not_found", status=404)
+        image = found_or_not_found(
+            selectors.public_image_get(competition=competition, image_id=image_id),
+            f"No public image {image_id} in {competition.slug}.",
+        )
         response = FileResponse(private_storage().open(image.file.name, "rb"), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         response["X-Content-Type-Options"] = "nosniff"

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from competitions.models import Competition
 from competitions.selectors import is_organizer
 from competitions.shortcuts import competition_or_not_found
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from gan_platform.openapi import error_responses
 from notifications import selectors, services, webhooks
 from notifications.models import NotificationPreference, Webhook, WebhookDelivery
@@ -79,10 +79,10 @@ def _organized_or_error(*, slug: str, user: Any) -> Competition:
 
 
 def _webhook_or_404(*, competition: Competition, webhook_id: int, user: Any) -> Webhook:
-    webhook = selectors.webhook_get(competition=competition, webhook_id=webhook_id, user=user)
-    if webhook is None:
-        raise ApplicationError(f"No webhook {webhook_id} in {competition.slug}.", code="not_found", status=404)
-    return webhook
+    return found_or_not_found(
+        selectors.webhook_get(competition=competition, webhook_id=webhook_id, user=user),
+        f"No webhook {webhook_id} in {competition.slug}.",
+    )
 
 
 class WebhookSerializer(serializers.Serializer):
