@@ -7,12 +7,13 @@ see answers 404 (``not_found``). Errors have the one shape of ``gan_platform.err
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -23,7 +24,7 @@ from competitions import selectors, services
 from competitions.models import Competition, Participation, Phase, PhaseMetric, Team
 from competitions.shortcuts import competition_or_not_found
 from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from gan_platform.openapi import error_responses
 from gan_platform.storages import private_storage
 
@@ -271,60 +272,68 @@ class TeamGetApi(APIView):
         return Response(TeamSerializer(_team_data(participation.team, competition)).data)
 
 
-class TeamCreateApi(APIView):
-    """Create a team and move into it (only while the current team has no submission in an unfinished phase)."""
+class _TeamChangeApi(APIView):
+    """One course for the team changes: the competition, the validated input (``InputSerializer``, if
+    any), the service ``change`` with it, and the team the requester is in afterwards.
+
+    A subclass names its ``operation_id``, its service and the status of a success; its schema
+    (request, responses) follows from them.
+    """
 
     permission_classes = [IsAuthenticated]
+    InputSerializer: type[serializers.Serializer] | None = None
+    operation_id: str
+    change: Callable[..., Team]
+    success_status = status.HTTP_200_OK
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        extend_schema_view(
+            post=extend_schema(
+                operation_id=cls.operation_id,
+                request=cls.InputSerializer,
+                responses={cls.success_status: TeamSerializer, **error_responses(400, 401, 403, 404)},
+            )
+        )(cls)
+
+    def post(self, request: Request, slug: str) -> Response:
+        # (No docstring: the schema describes each operation by its class's.)
+        competition = competition_or_not_found(slug=slug, user=request.user)
+        fields: dict[str, Any] = {}
+        if self.InputSerializer is not None:
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            fields = serializer.validated_data
+        team = self.change(competition=competition, user=request.user, **fields)
+        return Response(TeamSerializer(_team_data(team, competition)).data, status=self.success_status)
+
+
+class TeamCreateApi(_TeamChangeApi):
+    """Create a team and move into it (only while the current team has no submission in an unfinished phase)."""
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=120)
 
-    @extend_schema(
-        operation_id="team_create",
-        request=InputSerializer,
-        responses={201: TeamSerializer, **error_responses(400, 401, 403, 404)},
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        competition = competition_or_not_found(slug=slug, user=request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        team = services.team_create(competition=competition, user=request.user, name=serializer.validated_data["name"])
-        return Response(TeamSerializer(_team_data(team, competition)).data, status=status.HTTP_201_CREATED)
+    operation_id = "team_create"
+    change = staticmethod(services.team_create)
+    success_status = status.HTTP_201_CREATED
 
 
-class TeamJoinApi(APIView):
+class TeamJoinApi(_TeamChangeApi):
     """Join a team by the invitation code its members share, if it has room."""
-
-    permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=32)
 
-    @extend_schema(
-        operation_id="team_join",
-        request=InputSerializer,
-        responses={200: TeamSerializer, **error_responses(400, 401, 403, 404)},
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        competition = competition_or_not_found(slug=slug, user=request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        team = services.team_join(competition=competition, user=request.user, code=serializer.validated_data["code"])
-        return Response(TeamSerializer(_team_data(team, competition)).data)
+    operation_id = "team_join"
+    change = staticmethod(services.team_join)
 
 
-class TeamLeaveApi(APIView):
+class TeamLeaveApi(_TeamChangeApi):
     """Leave the current team for a new team of one."""
 
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(
-        operation_id="team_leave", request=None, responses={200: TeamSerializer, **error_responses(400, 401, 403, 404)}
-    )
-    def post(self, request: Request, slug: str) -> Response:
-        competition = competition_or_not_found(slug=slug, user=request.user)
-        team = services.team_leave(competition=competition, user=request.user)
-        return Response(TeamSerializer(_team_data(team, competition)).data)
+    operation_id = "team_leave"
+    change = staticmethod(services.team_leave)
 
 
 class PublicImageListApi(APIView):
@@ -373,9 +382,10 @@ class PublicImageGetApi(APIView):
     )
     def get(self, request: Request, slug: str, image_id: int) -> Any:
         competition = competition_or_not_found(slug=slug, user=request.user)
-        image = selectors.public_image_get(competition=competition, image_id=image_id)
-        if image is None:
-            raise ApplicationError(f"No public image {image_id} in {competition.slug}.", code="not_found", status=404)
+        image = found_or_not_found(
+            selectors.public_image_get(competition=competition, image_id=image_id),
+            f"No public image {image_id} in {competition.slug}.",
+        )
         response = FileResponse(private_storage().open(image.file.name, "rb"), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         response["X-Content-Type-Options"] = "nosniff"

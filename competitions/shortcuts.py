@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest
 
 from competitions.models import Competition
 from competitions.selectors import competition_get, is_organizer
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import found_or_not_found
 
 
 def competition_or_http404(request: HttpRequest, slug: str) -> Competition:
@@ -37,7 +37,4 @@ def competition_or_not_found(*, slug: str, user: Any) -> Competition:
     Raises:
         ApplicationError: ``not_found`` (404).
     """
-    competition = competition_get(slug=slug, user=user)
-    if competition is None:
-        raise ApplicationError(f"No competition {slug!r} that you may see.", code="not_found", status=404)
-    return competition
+    return found_or_not_found(competition_get(slug=slug, user=user), f"No competition {slug!r} that you may see.")

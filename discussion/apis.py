@@ -26,16 +26,17 @@ from competitions.shortcuts import competition_or_not_found
 from competitions.templatetags.atelier import markdown
 from discussion import selectors, services
 from discussion.models import Reply, Topic
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from gan_platform.openapi import error_responses
 
 PAGE_PARAMETER = OpenApiParameter("page", OpenApiTypes.INT, required=False, description="From 1; default 1.")
 
 
 def _topic_or_404(*, competition: Competition, topic_id: int, user: Any) -> Topic:
-    topic = selectors.topic_get(competition=competition, topic_id=topic_id, user=user)
-    if topic is None:
-        raise ApplicationError(f"No topic {topic_id} that you may see.", code="not_found", status=404)
+    topic = found_or_not_found(
+        selectors.topic_get(competition=competition, topic_id=topic_id, user=user),
+        f"No topic {topic_id} that you may see.",
+    )
     topic.competition = competition
     return topic
 
@@ -273,9 +274,10 @@ class ReplyModerateApi(APIView):
     )
     def post(self, request: Request, slug: str, reply_id: int) -> Response:
         competition = competition_or_not_found(slug=slug, user=request.user)
-        reply = selectors.reply_get(competition=competition, reply_id=reply_id, user=request.user)
-        if reply is None:
-            raise ApplicationError(f"No reply {reply_id} that you may see.", code="not_found", status=404)
+        reply = found_or_not_found(
+            selectors.reply_get(competition=competition, reply_id=reply_id, user=request.user),
+            f"No reply {reply_id} that you may see.",
+        )
         if not is_organizer(competition=competition, user=request.user):
             raise ApplicationError(
                 f"Only organizers of {competition.title} may do this.", code="permission_denied", status=403

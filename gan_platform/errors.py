@@ -15,7 +15,7 @@ is ``{}`` otherwise; ``extra`` of an ApplicationError is merged into ``error``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,7 +25,7 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-__all__ = ["ApplicationError", "error_body", "exception_handler"]
+__all__ = ["ApplicationError", "error_body", "exception_handler", "found_or_not_found"]
 
 NOT_FOUND_MESSAGE = "Not found: check the address, and that you are logged in as someone who may see it."
 
@@ -50,6 +50,19 @@ class ApplicationError(Exception):
 
     def __repr__(self) -> str:
         return f"ApplicationError({self.message!r}, code={self.code!r}, status={self.status})"
+
+
+_T = TypeVar("_T")
+
+
+def found_or_not_found(found: _T | None, message: str) -> _T:
+    """``found``, unless a lookup found nothing (None): then the API's 404 ``not_found`` with ``message``.
+
+    The one answer for a thing the requester may not see, so that its existence does not leak.
+    """
+    if found is None:
+        raise ApplicationError(message, code="not_found", status=404)
+    return found
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

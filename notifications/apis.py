@@ -19,20 +19,16 @@ from rest_framework.views import APIView
 from competitions.models import Competition
 from competitions.selectors import is_organizer
 from competitions.shortcuts import competition_or_not_found
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from gan_platform.openapi import error_responses
 from notifications import selectors, services, webhooks
-from notifications.models import NotificationPreference, Webhook, WebhookDelivery
+from notifications.models import Webhook, WebhookDelivery
 
 
 class PreferenceSerializer(serializers.Serializer):
     submission_scored = serializers.BooleanField(help_text="E-mail when your submission is scored.")
     submission_failed = serializers.BooleanField(help_text="E-mail when your submission fails.")
     announcements = serializers.BooleanField(help_text="E-mail the announcements of competitions you joined.")
-
-
-def _preference_data(preference: NotificationPreference) -> dict[str, bool]:
-    return {kind: getattr(preference, kind) for kind in NotificationPreference.KINDS}
 
 
 class NotificationSettingsGetApi(APIView):
@@ -44,7 +40,7 @@ class NotificationSettingsGetApi(APIView):
         operation_id="notification_settings_get", responses={200: PreferenceSerializer, **error_responses(401)}
     )
     def get(self, request: Request) -> Response:
-        return Response(_preference_data(services.preference_get(user=request.user)))
+        return Response(PreferenceSerializer(services.preference_get(user=request.user)).data)
 
 
 class NotificationSettingsUpdateApi(APIView):
@@ -66,7 +62,7 @@ class NotificationSettingsUpdateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         preference = services.preference_update(user=request.user, **serializer.validated_data)
-        return Response(_preference_data(preference))
+        return Response(PreferenceSerializer(preference).data)
 
 
 def _organized_or_error(*, slug: str, user: Any) -> Competition:
@@ -79,12 +75,13 @@ def _organized_or_error(*, slug: str, user: Any) -> Competition:
 
 
 def _webhook_or_404(*, competition: Competition, webhook_id: int, user: Any) -> Webhook:
-    webhook = selectors.webhook_get(competition=competition, webhook_id=webhook_id, user=user)
-    if webhook is None:
-        raise ApplicationError(f"No webhook {webhook_id} in {competition.slug}.", code="not_found", status=404)
-    return webhook
+    return found_or_not_found(
+        selectors.webhook_get(competition=competition, webhook_id=webhook_id, user=user),
+        f"No webhook {webhook_id} in {competition.slug}.",
+    )
 
 
+# The serializers read the models' attributes (a docstring would become the schema's description).
 class WebhookSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.URLField()
@@ -93,25 +90,13 @@ class WebhookSerializer(serializers.Serializer):
         help_text="Key of X-Atelier-Signature: sha256=HMAC-SHA256(secret, '{X-Atelier-Timestamp}.' + body), hex."
     )
     is_active = serializers.BooleanField()
-    events = serializers.ListField(child=serializers.CharField())
+    events = serializers.ListField(child=serializers.CharField(), source="EVENTS")
     created_at = serializers.DateTimeField()
-
-
-def _webhook_data(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "id": webhook.pk,
-        "url": webhook.url,
-        "payload_format": webhook.payload_format,
-        "secret": webhook.secret,
-        "is_active": webhook.is_active,
-        "events": list(Webhook.EVENTS),
-        "created_at": webhook.created_at,
-    }
 
 
 class DeliverySerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    webhook = serializers.IntegerField()
+    webhook = serializers.IntegerField(source="webhook_id")
     event = serializers.CharField()
     status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices)
     attempts = serializers.IntegerField()
@@ -120,21 +105,6 @@ class DeliverySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_attempt_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
-
-
-def _delivery_data(delivery: WebhookDelivery) -> dict[str, Any]:
-    return {
-        "id": delivery.pk,
-        "webhook": delivery.webhook_id,
-        "event": delivery.event,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "created_at": delivery.created_at,
-        "last_attempt_at": delivery.last_attempt_at,
-        "delivered_at": delivery.delivered_at,
-    }
 
 
 class WebhookListApi(APIView):
@@ -148,7 +118,7 @@ class WebhookListApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         competition = _organized_or_error(slug=slug, user=request.user)
         return Response(
-            [_webhook_data(webhook) for webhook in selectors.webhook_list(competition=competition, user=request.user)]
+            WebhookSerializer(selectors.webhook_list(competition=competition, user=request.user), many=True).data
         )
 
 
@@ -172,7 +142,7 @@ class WebhookCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         webhook = webhooks.webhook_create(competition=competition, user=request.user, **serializer.validated_data)
-        return Response(_webhook_data(webhook), status=status.HTTP_201_CREATED)
+        return Response(WebhookSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
 
 class WebhookDeleteApi(APIView):
@@ -201,4 +171,4 @@ class WebhookDeliveryListApi(APIView):
         competition = _organized_or_error(slug=slug, user=request.user)
         webhook = _webhook_or_404(competition=competition, webhook_id=webhook_id, user=request.user)
         deliveries = selectors.delivery_list(competition=competition, user=request.user, webhook=webhook)
-        return Response([_delivery_data(delivery) for delivery in deliveries])
+        return Response(DeliverySerializer(deliveries, many=True).data)

@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 from competitions.models import Phase
 from competitions.selectors import is_organizer, phase_current
 from competitions.shortcuts import competition_or_not_found
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from gan_platform.openapi import error_responses
 from submissions import leaderboards, selectors, services
 from submissions.models import Score, Submission
@@ -70,10 +70,10 @@ PAGE_PARAMETERS = [
 
 
 def _submission_or_404(*, submission_id: int, user: Any) -> Submission:
-    submission = selectors.submission_get(submission_id=submission_id, user=user)
-    if submission is None:
-        raise ApplicationError(f"No submission {submission_id} that you may see.", code="not_found", status=404)
-    return submission
+    return found_or_not_found(
+        selectors.submission_get(submission_id=submission_id, user=user),
+        f"No submission {submission_id} that you may see.",
+    )
 
 
 # --- Output shapes --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from competitions.models import Phase
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, found_or_not_found
 from submissions.models import Submission
 from tests.factories import user_create
 from tests.submissions.helpers import pickle_bytes, safetensors_bytes, scored_submission_create
@@ -238,3 +238,17 @@ def test_an_unknown_user_cannot_cancel_a_submission_it_cannot_see(client_for, ph
 def test_code_rules_not_accepted_when_joining_without_accepting(client_for, competition, bob):
     response = client_for(bob).post("/api/v1/competitions/wood/join/", {"accept_rules": False}, format="json")
     assert_error(response, 400, "rules_not_accepted")
+
+
+def test_a_lookup_that_found_nothing_answers_not_found_with_its_message():
+    # given a lookup that found something, and one that found nothing
+    found = found_or_not_found(0, "No zero.")
+
+    # when the second is answered
+    with pytest.raises(ApplicationError) as raised:
+        found_or_not_found(None, "No submission 7 that you may see.")
+
+    # then the found value passes through (even a falsy one) and nothing found is the API's 404
+    assert found == 0
+    error = assert_error(call(raised.value), 404, "not_found")
+    assert error["message"] == "No submission 7 that you may see."

@@ -189,3 +189,28 @@ def test_the_schema_lists_the_competition_operations(db):
     text = schema.content.decode()
     for operation in ("competition_list", "competition_get", "competition_join", "team_join", "competition_image_get"):
         assert operation in text
+
+
+def test_the_team_changes_keep_each_its_own_operation_in_the_schema(db):
+    # given the schema, as JSON
+    schema = client_for().get("/api/v1/schema/?format=json").json()
+
+    # when the three team changes (one shared view course) are looked up
+    create, join, leave = (
+        schema["paths"][f"/api/v1/competitions/{{slug}}/team/{change}/"]["post"]
+        for change in ("create", "join", "leave")
+    )
+
+    # then each keeps its operation id, its own description, its input and its success status
+    assert [create["operationId"], join["operationId"], leave["operationId"]] == [
+        "team_create",
+        "team_join",
+        "team_leave",
+    ]
+    assert create["description"].startswith("Create a team") and join["description"].startswith("Join a team")
+    assert leave["description"] == "Leave the current team for a new team of one."
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/TeamCreateInput")
+    assert join["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/TeamJoinInput")
+    assert "requestBody" not in leave
+    assert set(create["responses"]) == {"201", "400", "401", "403", "404"}
+    assert set(join["responses"]) == set(leave["responses"]) == {"200", "400", "401", "403", "404"}

@@ -134,6 +134,19 @@ def test_the_delivery_log_is_on_the_dashboard_and_in_the_api(
         ("submission.scored", "failed", 6, 500)
     ]
     assert deliveries[0]["last_error"] == "HTTP 500: receiver is down for maintenance"
+    delivery = WebhookDelivery.objects.get()
+    assert deliveries[0] == {
+        "id": delivery.pk,
+        "webhook": webhook.pk,
+        "event": "submission.scored",
+        "status": "failed",
+        "attempts": 6,
+        "last_status_code": 500,
+        "last_error": "HTTP 500: receiver is down for maintenance",
+        "created_at": delivery.created_at.isoformat().replace("+00:00", "Z"),
+        "last_attempt_at": delivery.last_attempt_at.isoformat().replace("+00:00", "Z"),
+        "delivered_at": None,
+    }
 
     client.force_login(organizer)
     page = client.get("/c/wood/organize/").content.decode()
@@ -154,6 +167,16 @@ def test_organizers_manage_webhooks_through_the_api(client_for, competition, org
     data = created.json()
     assert data["payload_format"] == "slack" and len(data["secret"]) >= 32
     assert data["events"] == ["submission.scored", "submission.failed", "phase.opened", "phase.closed"]
+    webhook = Webhook.objects.get()
+    assert data == {
+        "id": webhook.pk,
+        "url": "https://hooks.example.org/atelier",
+        "payload_format": "slack",
+        "secret": webhook.secret,
+        "is_active": True,
+        "events": list(Webhook.EVENTS),
+        "created_at": webhook.created_at.isoformat().replace("+00:00", "Z"),
+    }
     assert [row["url"] for row in client_for(organizer).get(WEBHOOKS).json()] == ["https://hooks.example.org/atelier"]
     assert (
         client_for(alice).post(f"{WEBHOOKS}create/", {"url": "https://x.example.org/"}, format="json").status_code
