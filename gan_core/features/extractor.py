@@ -70,7 +70,9 @@ class NetworkSettings(Placement, total=False):
 def network_settings(weights: WeightsMode, sha256: str | None, placement: Placement) -> NetworkSettings:
     """The settings a factory builds its network with: ``sha256``, the digest of the weights it loaded
     (``None`` for random ones), calibrated when ``weights`` is ``PRETRAINED``, and the caller's placement."""
-    return NetworkSettings(weights_sha256=sha256, calibrated=weights is WeightsMode.PRETRAINED, **placement)
+    return NetworkSettings(
+        weights_sha256=sha256, calibrated=WeightsMode(weights) is WeightsMode.PRETRAINED, **placement
+    )
 
 
 class FeatureNetwork:
