@@ -154,15 +154,22 @@ class _Walker:
             yield field, wire_type, value, value_start
             position = following
 
-    def string(self, start: int, length: int) -> str:
+    def messages_of(self, start: int, end: int, what: str) -> Iterator[tuple[int, int, int]]:
+        """``(field, start, end)`` of each length-delimited field of ``[start, end)`` (nested messages,
+        strings, bytes); the other fields are still counted and checked, then passed over."""
+        for field, wire, value, at in self.fields_of(start, end, what):
+            if wire == 2:
+                yield field, at, at + value
+
+    def string(self, start: int, end: int) -> str:
         self.f.seek(start)
-        return self.f.read(min(length, MAX_STRING_BYTES)).decode("utf-8", errors="replace")
+        return self.f.read(min(end - start, MAX_STRING_BYTES)).decode("utf-8", errors="replace")
 
     def opset(self, start: int, end: int) -> tuple[str, int]:
         domain, version = "", 0
         for field, wire, value, at in self.fields_of(start, end, "an opset import"):
             if field == _OPSET_DOMAIN and wire == 2:
-                domain = self.string(at, value)
+                domain = self.string(at, at + value)
             elif field == _OPSET_VERSION and wire == 0:
                 version = value - (1 << 64) if value >= 1 << 63 else value
         return domain, version
@@ -171,7 +178,7 @@ class _Walker:
         name, external = "", False
         for field, wire, value, at in self.fields_of(start, end, "a tensor"):
             if field == _TENSOR_NAME and wire == 2:
-                name = self.string(at, value)
+                name = self.string(at, at + value)
             elif field == _TENSOR_EXTERNAL_DATA and wire == 2:
                 external = True
             elif field == _TENSOR_DATA_LOCATION and wire == 0 and value == _TENSOR_EXTERNAL:
@@ -180,66 +187,58 @@ class _Walker:
             self.external.append(name)
 
     def sparse_tensor(self, start: int, end: int) -> None:
-        for field, wire, value, at in self.fields_of(start, end, "a sparse tensor"):
-            if field in (_SPARSE_VALUES, _SPARSE_INDICES) and wire == 2:
-                self.tensor(at, at + value)
+        for field, at, stop in self.messages_of(start, end, "a sparse tensor"):
+            if field in (_SPARSE_VALUES, _SPARSE_INDICES):
+                self.tensor(at, stop)
 
     def graph(self, start: int, end: int, depth: int) -> None:
         if depth > MAX_SUBGRAPH_DEPTH:
             raise _malformed(f"its subgraphs nest more than {MAX_SUBGRAPH_DEPTH} deep")
-        for field, wire, value, at in self.fields_of(start, end, "a graph"):
-            if wire != 2:
-                continue
+        for field, at, stop in self.messages_of(start, end, "a graph"):
             if field == _GRAPH_NODE:
-                self.node(at, at + value, depth)
+                self.node(at, stop, depth)
             elif field == _GRAPH_INITIALIZER:
-                self.tensor(at, at + value)
+                self.tensor(at, stop)
             elif field == _GRAPH_SPARSE_INITIALIZER:
-                self.sparse_tensor(at, at + value)
+                self.sparse_tensor(at, stop)
 
     def node(self, start: int, end: int, depth: int) -> None:
         name = op_type = domain = ""
         attributes: list[tuple[int, int]] = []
-        for field, wire, value, at in self.fields_of(start, end, "a node"):
-            if wire != 2:
-                continue
+        for field, at, stop in self.messages_of(start, end, "a node"):
             if field == _NODE_NAME:
-                name = self.string(at, value)
+                name = self.string(at, stop)
             elif field == _NODE_OP_TYPE:
-                op_type = self.string(at, value)
+                op_type = self.string(at, stop)
             elif field == _NODE_DOMAIN:
-                domain = self.string(at, value)
+                domain = self.string(at, stop)
             elif field == _NODE_ATTRIBUTE:
-                attributes.append((at, at + value))
+                attributes.append((at, stop))
         if (op_type, domain) not in self.nodes:
             self.operators += 1
             if self.operators > MAX_DISTINCT_OPERATORS:
                 raise _malformed(f"it uses more than {MAX_DISTINCT_OPERATORS} distinct operators")
             self.nodes[op_type, domain] = OnnxNode(name, op_type, domain)
         for attribute_start, attribute_end in attributes:
-            for field, wire, value, at in self.fields_of(attribute_start, attribute_end, "a node attribute"):
-                if wire != 2:
-                    continue
+            for field, at, stop in self.messages_of(attribute_start, attribute_end, "a node attribute"):
                 if field in _ATTRIBUTE_TENSORS:
-                    self.tensor(at, at + value)
+                    self.tensor(at, stop)
                 elif field in _ATTRIBUTE_SPARSE_TENSORS:
-                    self.sparse_tensor(at, at + value)
+                    self.sparse_tensor(at, stop)
                 elif field in _ATTRIBUTE_GRAPHS:
-                    self.graph(at, at + value, depth + 1)
+                    self.graph(at, stop, depth + 1)
 
     def function(self, start: int, end: int) -> OnnxFunction:
         name = domain = ""
         graph_nodes, self.nodes = self.nodes, {}
         try:
-            for field, wire, value, at in self.fields_of(start, end, "a function"):
-                if wire != 2:
-                    continue
+            for field, at, stop in self.messages_of(start, end, "a function"):
                 if field == _FUNCTION_NAME:
-                    name = self.string(at, value)
+                    name = self.string(at, stop)
                 elif field == _FUNCTION_DOMAIN:
-                    domain = self.string(at, value)
+                    domain = self.string(at, stop)
                 elif field == _FUNCTION_NODE:
-                    self.node(at, at + value, 1)
+                    self.node(at, stop, 1)
             return OnnxFunction(name, domain, tuple(self.nodes.values()))
         finally:
             self.nodes = graph_nodes
@@ -254,15 +253,13 @@ def read_onnx_header(f: BinaryIO, size: int) -> OnnxHeader:
     opsets: list[tuple[str, int]] = []
     functions: list[OnnxFunction] = []
     try:
-        for field, wire, value, at in walker.fields_of(0, size, "the model"):
-            if wire != 2:
-                continue
+        for field, at, stop in walker.messages_of(0, size, "the model"):
             if field == _MODEL_OPSET_IMPORT:
-                opsets.append(walker.opset(at, at + value))
+                opsets.append(walker.opset(at, stop))
             elif field == _MODEL_GRAPH:
-                walker.graph(at, at + value, 0)
+                walker.graph(at, stop, 0)
             elif field == _MODEL_FUNCTIONS:
-                functions.append(walker.function(at, at + value))
+                functions.append(walker.function(at, stop))
     finally:
         f.seek(position)
     return OnnxHeader(tuple(opsets), tuple(walker.nodes.values()), tuple(walker.external), tuple(functions))

@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional
 
 from gan_core.contract import GeneratorContract, ValueRange
-from gan_core.features.extractor import WeightsMode
+from gan_core.features.extractor import WeightsMode, load_or_initialise
 
 #: The style layers and the content layer (Gatys et al.).
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -174,17 +174,7 @@ class LossNetwork(nn.Module):
 
         features = vgg.vgg19_features()
         self.calibrated = WeightsMode(weights) is WeightsMode.PRETRAINED
-        if self.calibrated:
-            from gan_core import weights as weights_registry
-            from gan_core.features.extractor import load_weights_into
-
-            state_dict, _sha256 = weights_registry.load_state_dict(vgg.WEIGHTS_NAME)
-            load_weights_into(features, state_dict, vgg.WEIGHTS_NAME, prefix="features.")
-        else:
-            from gan_core.features.initialisation import initialise_randomly
-
-            with torch.no_grad():
-                initialise_randomly(features, seed)
+        load_or_initialise(features, weights, vgg.WEIGHTS_NAME, seed=seed, prefix="features.")
         layers = (*STYLE_LAYERS, CONTENT_LAYER)
         last = max(vgg.LAYER_INDEX[layer] for layer in layers) + 1
         self.features = features[: last + 1].eval().requires_grad_(False)

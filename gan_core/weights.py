@@ -84,6 +84,11 @@ class WeightsFile:
     def fetch_command(self) -> str:
         return f"python -m gan_core weights fetch {self.name}"
 
+    @property
+    def refetch_hint(self) -> str:
+        """What to do about a bad copy of this file, as the last sentence of an error."""
+        return f"Delete it and run `{self.fetch_command}` (source: {self.url})."
+
 
 REGISTRY: dict[str, WeightsFile] = {
     entry.name: entry
@@ -171,7 +176,7 @@ def resolve(name: str) -> Path:
             raise WeightsError(
                 f"Weights file {candidate} has the wrong SHA-256 digest: expected {entry.sha256}"
                 f"{'...' if len(entry.sha256) < 64 else ''}, found {actual}. It is corrupt or a different file. "
-                f"Delete it and run `{entry.fetch_command}` (source: {entry.url})."
+                f"{entry.refetch_hint}"
             )
         return candidate
     searched = ", ".join(str(folder) for folder in _search_locations(entry))
@@ -204,15 +209,12 @@ def load_state_dict(name: str) -> tuple[dict[str, torch.Tensor], str]:
     except Exception as error:
         raise WeightsError(
             f"Weights file {path} ({entry.name}) could not be read safely ({type(error).__name__}: {error}). "
-            f"Delete it and run `{entry.fetch_command}` (source: {entry.url})."
+            f"{entry.refetch_hint}"
         ) from error
     if not isinstance(loaded, dict) or not all(
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
     ):
-        raise WeightsError(
-            f"Weights file {path} ({entry.name}) is not a state dict of tensors. "
-            f"Delete it and run `{entry.fetch_command}` (source: {entry.url})."
-        )
+        raise WeightsError(f"Weights file {path} ({entry.name}) is not a state dict of tensors. {entry.refetch_hint}")
     return dict(loaded), digest
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Required, TypedDict, runtime_checkable
 
 import torch
 from torch import nn
 
 from gan_core import weights as weights_registry
 from gan_core.devices import select_device
+from gan_core.features.initialisation import initialise_randomly
 from gan_core.images import PreprocessMode
 from gan_core.memory import MemoryBudget
 
@@ -50,6 +51,30 @@ class FeatureExtractor(Protocol):
     def __call__(self, images: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor: ...
 
 
+class Placement(TypedDict, total=False):
+    """Where a feature network runs and how many images it takes per forward pass: the keywords every
+    network's constructor and factory accepts (``**placement``), as :class:`FeatureNetwork` describes them."""
+
+    device: torch.device | str | None
+    batch_size: int | None
+    budget: MemoryBudget | float | None
+
+
+class NetworkSettings(Placement, total=False):
+    """What every feature network is built with besides its layers (:class:`FeatureNetwork`)."""
+
+    weights_sha256: Required[str | None]
+    calibrated: Required[bool]
+
+
+def network_settings(weights: WeightsMode, sha256: str | None, placement: Placement) -> NetworkSettings:
+    """The settings a factory builds its network with: ``sha256``, the digest of the weights it loaded
+    (``None`` for random ones), calibrated when ``weights`` is ``PRETRAINED``, and the caller's placement."""
+    return NetworkSettings(
+        weights_sha256=sha256, calibrated=WeightsMode(weights) is WeightsMode.PRETRAINED, **placement
+    )
+
+
 class FeatureNetwork:
     """What every feature network holds besides its layers.
 
@@ -64,9 +89,9 @@ class FeatureNetwork:
         *,
         weights_sha256: str | None,
         calibrated: bool,
-        device: torch.device | str | None,
-        batch_size: int | None,
-        budget: MemoryBudget | float | None,
+        device: torch.device | str | None = None,
+        batch_size: int | None = None,
+        budget: MemoryBudget | float | None = None,
     ) -> None:
         self.weights_sha256 = weights_sha256
         self.calibrated = calibrated
@@ -118,12 +143,13 @@ def combined_digest(digests: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
 
 
-def load_weights_into(network: nn.Module, state_dict: dict[str, torch.Tensor], name: str, *, prefix: str = "") -> None:
-    """Load the registered file ``name``'s ``state_dict`` into ``network`` strictly.
+def load_weights_into(network: nn.Module, name: str, *, prefix: str = "") -> str:
+    """Load the registered, digest-verified file ``name`` into ``network`` strictly; returns its SHA-256.
 
     With ``prefix`` (e.g. ``"features."``) only the keys under it are used, with it removed.
-    A file that does not fit raises :class:`gan_core.weights.WeightsError`.
+    A file that is missing, corrupt or does not fit raises :class:`gan_core.weights.WeightsError`.
     """
+    state_dict, digest = weights_registry.load_state_dict(name)
     if prefix:
         state_dict = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
     try:
@@ -132,5 +158,18 @@ def load_weights_into(network: nn.Module, state_dict: dict[str, torch.Tensor], n
         entry = weights_registry.REGISTRY[name]
         raise weights_registry.WeightsError(
             f"Weights file {entry.filename} ({name}) does not fit the network ({str(error).splitlines()[0]}). "
-            f"Delete it and run `{entry.fetch_command}` (source: {entry.url})."
+            f"{entry.refetch_hint}"
         ) from error
+    return digest
+
+
+def load_or_initialise(
+    network: nn.Module, weights: WeightsMode, name: str, *, seed: int, prefix: str = ""
+) -> str | None:
+    """Give ``network`` its weights as ``weights`` says: ``PRETRAINED``, the registered file ``name``
+    (:func:`load_weights_into`; returns its SHA-256); ``RANDOM``, a seeded random initialisation
+    (:func:`gan_core.features.initialisation.initialise_randomly`; returns ``None``)."""
+    if WeightsMode(weights) is WeightsMode.PRETRAINED:
+        return load_weights_into(network, name, prefix=prefix)
+    initialise_randomly(network, seed)
+    return None

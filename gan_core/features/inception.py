@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Sequence
+from typing import Unpack
 
 import numpy as np
 import torch
@@ -26,12 +27,18 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models import inception as tv_inception
 
-from gan_core import weights as weights_registry
 from gan_core.devices import exact_inference
-from gan_core.features.extractor import FeatureNetwork, WeightsMode, check_uint8_images, load_weights_into
+from gan_core.features.extractor import (
+    FeatureNetwork,
+    NetworkSettings,
+    Placement,
+    WeightsMode,
+    check_uint8_images,
+    load_weights_into,
+    network_settings,
+)
 from gan_core.features.initialisation import calibrate_batch_norms, calibration_images, initialise_randomly
 from gan_core.images import PreprocessMode
-from gan_core.memory import MemoryBudget
 
 #: Side of the square input the network sees.
 INPUT_SIZE = 299
@@ -250,21 +257,15 @@ class InceptionExtractor(FeatureNetwork):
         *,
         mode: PreprocessMode = PreprocessMode.CLEAN,
         dims: int = 2048,
-        weights_sha256: str | None,
-        calibrated: bool,
-        device: torch.device | str | None = None,
-        batch_size: int | None = None,
         dtype: torch.dtype = torch.float32,
-        budget: MemoryBudget | float | None = None,
+        **settings: Unpack[NetworkSettings],
     ) -> None:
         if dims not in DIMS:
             raise ValueError(f"Inception features come in {', '.join(map(str, DIMS))} dimensions, not {dims}.")
         self.mode = PreprocessMode(mode)
         self.dims = dims
         self.name = f"inception-v3-fid-{dims}"
-        super().__init__(
-            weights_sha256=weights_sha256, calibrated=calibrated, device=device, batch_size=batch_size, budget=budget
-        )
+        super().__init__(**settings)
         self.dtype = dtype
         self._network = fold_batch_norms(network, dtype).to(self.device, memory_format=torch.channels_last)
         self._network.requires_grad_(False)
@@ -293,9 +294,7 @@ def inception(
     dims: int = 2048,
     weights: WeightsMode = WeightsMode.PRETRAINED,
     seed: int = 0,
-    device: torch.device | str | None = None,
-    batch_size: int | None = None,
-    budget: MemoryBudget | float | None = None,
+    **placement: Unpack[Placement],
 ) -> InceptionExtractor:
     """The FID Inception feature extractor.
 
@@ -306,19 +305,8 @@ def inception(
     weights = WeightsMode(weights)
     if weights is WeightsMode.PRETRAINED:
         network = FIDInceptionV3()
-        state_dict, digest = weights_registry.load_state_dict(WEIGHTS_NAME)
-        load_weights_into(network, state_dict, WEIGHTS_NAME)
-        sha256: str | None = digest
+        sha256: str | None = load_weights_into(network, WEIGHTS_NAME)
     else:
         network = random_fid_inception(seed)
         sha256 = None
-    return InceptionExtractor(
-        network.eval(),
-        mode=mode,
-        dims=dims,
-        weights_sha256=sha256,
-        calibrated=weights is WeightsMode.PRETRAINED,
-        device=device,
-        batch_size=batch_size,
-        budget=budget,
-    )
+    return InceptionExtractor(network.eval(), mode=mode, dims=dims, **network_settings(weights, sha256, placement))

@@ -10,6 +10,8 @@ exactly as ``lpips.LPIPS(net="alex", version="0.1")(x, y, normalize=True)`` on [
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 from torch import nn
 from torchvision.models import alexnet as tv_alexnet
@@ -18,13 +20,15 @@ from gan_core import weights as weights_registry
 from gan_core.devices import exact_inference
 from gan_core.features.extractor import (
     FeatureNetwork,
+    NetworkSettings,
+    Placement,
     WeightsMode,
     combined_digest,
-    load_weights_into,
+    load_or_initialise,
+    network_settings,
     relus_out_of_place,
 )
-from gan_core.features.initialisation import initialise_randomly, random_generator
-from gan_core.memory import MemoryBudget
+from gan_core.features.initialisation import random_generator
 
 #: Registry names of the trunk and the linear layers.
 TRUNK_WEIGHTS_NAME = "alexnet"
@@ -56,22 +60,10 @@ class LPIPS(FeatureNetwork):
     five ``(C_l,)`` per-channel weights.
     """
 
-    def __init__(
-        self,
-        trunk: nn.Sequential,
-        linear: list[torch.Tensor],
-        *,
-        weights_sha256: str | None,
-        calibrated: bool,
-        device: torch.device | str | None = None,
-        batch_size: int | None = None,
-        budget: MemoryBudget | float | None = None,
-    ) -> None:
+    def __init__(self, trunk: nn.Sequential, linear: list[torch.Tensor], **settings: Unpack[NetworkSettings]) -> None:
         if [weight.numel() for weight in linear] != list(CHANNELS):
             raise ValueError(f"LPIPS linear layers must have {CHANNELS} weights, got {[w.numel() for w in linear]}.")
-        super().__init__(
-            weights_sha256=weights_sha256, calibrated=calibrated, device=device, batch_size=batch_size, budget=budget
-        )
+        super().__init__(**settings)
         self.name = "lpips-alex-v0.1"
         self._trunk = trunk.eval().to(self.device)
         self._trunk.requires_grad_(False)
@@ -118,12 +110,7 @@ class LPIPS(FeatureNetwork):
 
 
 def lpips_alex(
-    *,
-    weights: WeightsMode = WeightsMode.PRETRAINED,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    batch_size: int | None = None,
-    budget: MemoryBudget | float | None = None,
+    *, weights: WeightsMode = WeightsMode.PRETRAINED, seed: int = 0, **placement: Unpack[Placement]
 ) -> LPIPS:
     """LPIPS (AlexNet, v0.1) with the verified torchvision AlexNet trunk and LPIPS linear layers, or a
     seeded random trunk and random non-negative linear weights (``WeightsMode.RANDOM``:
@@ -131,10 +118,9 @@ def lpips_alex(
     combines both files' digests (:func:`gan_core.features.extractor.combined_digest`)."""
     trunk = alexnet_features()
     weights = WeightsMode(weights)
+    trunk_sha256 = load_or_initialise(trunk, weights, TRUNK_WEIGHTS_NAME, seed=seed, prefix="features.")
     sha256: str | None = None
-    if weights is WeightsMode.PRETRAINED:
-        trunk_state, trunk_sha256 = weights_registry.load_state_dict(TRUNK_WEIGHTS_NAME)
-        load_weights_into(trunk, trunk_state, TRUNK_WEIGHTS_NAME, prefix="features.")
+    if trunk_sha256 is not None:
         linear_state, linear_sha256 = weights_registry.load_state_dict(LINEAR_WEIGHTS_NAME)
         linear = []
         for layer, channels in enumerate(CHANNELS):
@@ -143,20 +129,11 @@ def lpips_alex(
                 entry = weights_registry.REGISTRY[LINEAR_WEIGHTS_NAME]
                 raise weights_registry.WeightsError(
                     f"Weights file {entry.filename} ({entry.name}) lacks lin{layer}.model.1.weight with "
-                    f"{channels} values. Delete it and run `{entry.fetch_command}` (source: {entry.url})."
+                    f"{channels} values. {entry.refetch_hint}"
                 )
             linear.append(weight.reshape(-1).float())
         sha256 = combined_digest([trunk_sha256, linear_sha256])
     else:
-        initialise_randomly(trunk, seed)
         generator = random_generator(seed + 1)
         linear = [torch.rand(channels, generator=generator) for channels in CHANNELS]
-    return LPIPS(
-        trunk,
-        linear,
-        weights_sha256=sha256,
-        calibrated=weights is WeightsMode.PRETRAINED,
-        device=device,
-        batch_size=batch_size,
-        budget=budget,
-    )
+    return LPIPS(trunk, linear, **network_settings(weights, sha256, placement))

@@ -9,17 +9,23 @@ where ReLU runs in place on the convolution's output. Inputs are ImageNet-normal
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Unpack
 
 import torch
 from torch import nn
 from torchvision.models.vgg import cfgs as tv_vgg_configurations
 from torchvision.models.vgg import make_layers as tv_vgg_make_layers
 
-from gan_core import weights as weights_registry
 from gan_core.devices import exact_inference
-from gan_core.features.extractor import FeatureNetwork, WeightsMode, load_weights_into, relus_out_of_place
-from gan_core.features.initialisation import initialise_randomly
-from gan_core.memory import MemoryBudget
+from gan_core.features.extractor import (
+    FeatureNetwork,
+    NetworkSettings,
+    Placement,
+    WeightsMode,
+    load_or_initialise,
+    network_settings,
+    relus_out_of_place,
+)
 
 #: Registry name of the pretrained weights.
 WEIGHTS_NAME = "vgg19"
@@ -75,20 +81,10 @@ class VGGTaps(FeatureNetwork):
     """
 
     def __init__(
-        self,
-        features: nn.Sequential,
-        *,
-        layers: Sequence[str] = DEFAULT_LAYERS,
-        weights_sha256: str | None,
-        calibrated: bool,
-        device: torch.device | str | None = None,
-        batch_size: int | None = None,
-        budget: MemoryBudget | float | None = None,
+        self, features: nn.Sequential, *, layers: Sequence[str] = DEFAULT_LAYERS, **settings: Unpack[NetworkSettings]
     ) -> None:
         _check_layers(layers)
-        super().__init__(
-            weights_sha256=weights_sha256, calibrated=calibrated, device=device, batch_size=batch_size, budget=budget
-        )
+        super().__init__(**settings)
         self.layers = tuple(layers)
         last = max(LAYER_INDEX[layer] for layer in self.layers) + 1
         self._features = features[: last + 1].eval().to(self.device, memory_format=torch.channels_last)
@@ -139,10 +135,8 @@ def vgg19_taps(
     *,
     weights: WeightsMode = WeightsMode.PRETRAINED,
     seed: int = 0,
-    device: torch.device | str | None = None,
     layers: Sequence[str] = DEFAULT_LAYERS,
-    batch_size: int | None = None,
-    budget: MemoryBudget | float | None = None,
+    **placement: Unpack[Placement],
 ) -> VGGTaps:
     """VGG-19 taps with the verified torchvision ImageNet weights, or a seeded random network
     (``WeightsMode.RANDOM``: ``calibrated=False``, ``weights_sha256=None``). ``budget``: memory for one
@@ -150,21 +144,8 @@ def vgg19_taps(
     _check_layers(layers)
     features = vgg19_features()
     weights = WeightsMode(weights)
-    sha256: str | None = None
-    if weights is WeightsMode.PRETRAINED:
-        state_dict, sha256 = weights_registry.load_state_dict(WEIGHTS_NAME)
-        load_weights_into(features, state_dict, WEIGHTS_NAME, prefix="features.")
-    else:
-        initialise_randomly(features, seed)
-    return VGGTaps(
-        features,
-        layers=layers,
-        weights_sha256=sha256,
-        calibrated=weights is WeightsMode.PRETRAINED,
-        device=device,
-        batch_size=batch_size,
-        budget=budget,
-    )
+    sha256 = load_or_initialise(features, weights, WEIGHTS_NAME, seed=seed, prefix="features.")
+    return VGGTaps(features, layers=layers, **network_settings(weights, sha256, placement))
 
 
 def _check_layers(layers: Sequence[str]) -> None:

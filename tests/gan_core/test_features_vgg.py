@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 import torch
 from torchvision.models import vgg19
@@ -98,6 +101,25 @@ def test_vgg_refuses_float_input_and_unknown_layers(taps: VGGTaps) -> None:
         taps(torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"Unknown VGG-19 layer\(s\) \['relu4_2'\]"):
         vgg19_taps(weights=WeightsMode.RANDOM, layers=("relu4_2",))
+
+
+def test_a_pretrained_file_that_does_not_fit_vgg19_is_refused_with_how_to_fetch_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a digest-verified file registered as vgg19 whose features hold one tensor only
+    path = tmp_path / "vgg19-test.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    entry = weights.WeightsFile(name="vgg19", filename=path.name, url="https://example.invalid/v.pth", sha256=digest)
+    monkeypatch.setitem(weights.REGISTRY, "vgg19", entry)
+    monkeypatch.setenv("ATELIER_WEIGHTS_DIR", str(tmp_path))
+
+    # when the pretrained taps are built, then the error names the file and the command that replaces it
+    with pytest.raises(weights.WeightsError, match=r"vgg19-test\.pth \(vgg19\) does not fit the network") as error:
+        vgg19_taps(device="cpu")
+    assert str(error.value).endswith(
+        "Delete it and run `python -m gan_core weights fetch vgg19` (source: https://example.invalid/v.pth)."
+    )
 
 
 @needs_real_weights("vgg19")
