@@ -140,7 +140,9 @@ def submission_advance(*, submission_id: int, token: uuid.UUID, to_state: Submis
 
 @dataclasses.dataclass(frozen=True)
 class ScoreValue:
-    """One score a worker computed: ``split`` (public, private), platform ``metric`` name, value and interval."""
+    """One score a worker computed: ``split`` (public, private), platform ``metric`` name, value and interval.
+
+    Its fields are the ``Score`` row's, by name: :func:`submission_finish` writes them as they are."""
 
     split: str
     metric: str
@@ -173,18 +175,7 @@ def submission_finish(*, submission_id: int, token: uuid.UUID, scores: Sequence[
         if not updated:
             return False
         rows = [
-            Score(
-                submission_id=submission_id,
-                split=item.split,
-                metric=item.metric,
-                value=float(item.value),
-                interval_low=item.interval_low,
-                interval_high=item.interval_high,
-                calibrated=item.calibrated,
-                preprocessing_mode=item.preprocessing_mode,
-                gan_core_version=item.gan_core_version,
-                network_digests=item.network_digests,
-            )
+            Score(submission_id=submission_id, **dataclasses.asdict(item) | {"value": float(item.value)})
             for item in scores
         ]
         for row in rows:
@@ -195,17 +186,28 @@ def submission_finish(*, submission_id: int, token: uuid.UUID, scores: Sequence[
     return True
 
 
-def _failure_fields(*, code: str, attempts: int, detail: str, message: str | None = None) -> dict:
+def _failed_fields(*, code: str, message: str, detail: str, counts_against_quota: bool) -> dict:
+    """The fields that end a run ``failed`` with ``code``, ``message`` and the organizer-only ``detail``."""
     return {
         "state": Submission.State.FAILED,
         "failure_code": code,
-        "failure_message": message or INFRASTRUCTURE_MESSAGE.format(attempts=attempts),
+        "failure_message": message,
         "failure_detail": detail,
-        "counts_against_quota": False,
+        "counts_against_quota": counts_against_quota,
         "finished_at": timezone.now(),
         "lease_token": None,
         "lease_expires_at": None,
     }
+
+
+def _failure_fields(*, code: str, attempts: int, detail: str) -> dict:
+    """The platform's failure after ``attempts`` attempts: its fixed message, never counted against the quota."""
+    return _failed_fields(
+        code=code,
+        message=INFRASTRUCTURE_MESSAGE.format(attempts=attempts),
+        detail=detail,
+        counts_against_quota=False,
+    )
 
 
 def submission_fail(
@@ -223,14 +225,7 @@ def submission_fail(
     unsupported format); then it counts against the quota, otherwise not. False for a stale token.
     """
     failed = _held(submission_id, token).update(
-        state=Submission.State.FAILED,
-        failure_code=code,
-        failure_message=message,
-        failure_detail=detail,
-        counts_against_quota=participant_fault,
-        finished_at=timezone.now(),
-        lease_token=None,
-        lease_expires_at=None,
+        **_failed_fields(code=code, message=message, detail=detail, counts_against_quota=participant_fault)
     )
     if failed:
         _finished(submission_id)

@@ -225,13 +225,14 @@ def upload_resumable(
             sha256=sha256,
         )
         saved.save()
+    transfer = _Transfer(api, saved, path, progress, retrier)
     try:
         if session.get("state", "open") != "open":
             pass  # resumed after the bytes were all sent: the completion answers for the session
         elif session["backend"] == "s3":
-            _send_parts(api, saved, path, session, progress, retrier)
+            _send_parts(transfer, session)
         else:
-            _send_chunks(api, saved, path, session, progress, retrier)
+            _send_chunks(transfer, session)
         detail = _with_retries(retrier, lambda: _complete(api, saved))
         if str(detail.get("id")) == saved.session_id:  # the session, not a submission: the server verifies
             detail = _verified(api, saved, detail, note, sleep, retrier)
@@ -303,14 +304,20 @@ def _verified(
     )
 
 
-def _send_chunks(
-    api: AtelierApi,
-    saved: SavedUpload,
-    path: Path,
-    session: dict[str, Any],
-    progress: Callable[[int, int], None],
-    retrier: _Retrier,
-) -> None:
+@dataclass(frozen=True)
+class _Transfer:
+    """What sending the bytes of a session needs, whichever way they go: the server, the saved session,
+    the local file, the progress callback ``(sent, total)`` and the retries after connection errors."""
+
+    api: AtelierApi
+    saved: SavedUpload
+    path: Path
+    progress: Callable[[int, int], None]
+    retrier: _Retrier
+
+
+def _send_chunks(transfer: _Transfer, session: dict[str, Any]) -> None:
+    api, saved, progress, retrier = transfer.api, transfer.saved, transfer.progress, transfer.retrier
     size, chunk = saved.size, max(int(session.get("chunk_size") or 0), PIECE)
     offset = int(session["offset"])
     progress(offset, size)
@@ -324,7 +331,7 @@ def _send_chunks(
 
         try:
             answer = api.upload_session_append(
-                saved.session_id, offset=offset, length=length, pieces=_pieces(path, offset, length, on_piece)
+                saved.session_id, offset=offset, length=length, pieces=_pieces(transfer.path, offset, length, on_piece)
             )
             offset = int(answer["offset"])
             retrier.succeeded()
@@ -341,21 +348,15 @@ def _send_chunks(
             raise
 
 
-def _send_parts(
-    api: AtelierApi,
-    saved: SavedUpload,
-    path: Path,
-    session: dict[str, Any],
-    progress: Callable[[int, int], None],
-    retrier: _Retrier,
-) -> None:
+def _send_parts(transfer: _Transfer, session: dict[str, Any]) -> None:
+    api, saved, progress, retrier = transfer.api, transfer.saved, transfer.progress, transfer.retrier
     size, part_size = saved.size, int(session["chunk_size"])
     count = max(1, -(-size // part_size))
     stored = {int(part["part_number"]) for part in session.get("parts", [])}
     done = sum(min(part_size, size - (n - 1) * part_size) for n in stored)
     progress(done, size)
     missing = [n for n in range(1, count + 1) if n not in stored]
-    with path.open("rb") as f:
+    with transfer.path.open("rb") as f:
         for start in range(0, len(missing), PART_URL_BATCH):
             batch = missing[start : start + PART_URL_BATCH]
             urls = _with_retries(retrier, lambda batch=batch: api.upload_session_parts(saved.session_id, batch))

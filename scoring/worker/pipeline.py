@@ -50,7 +50,7 @@ from scoring.worker.faults import (
     room_checked,
     run_failure_attributed,
 )
-from scoring.worker.runs import efficiency_measured, hidden_run, preview_run
+from scoring.worker.runs import SandboxedGenerator, efficiency_measured, hidden_run, preview_run
 from scoring.worker.scores import submission_scores
 from submissions.models import Submission
 
@@ -267,31 +267,25 @@ def submission_pipeline(*, submission_id: int, token: uuid.UUID, lease: LeaseKee
     content_dir = image_set_materialise(content_images)
     content_paths = [content_dir / file_name(image) for image in content_images]
     preview_images = [image for image in content_images if image.is_preview]
-    device = str(select_device())
+    generator = SandboxedGenerator(
+        checkpoint=checkpoint, contract=contract, limits=limits, device=str(select_device()), info=report.info
+    )
     with work_folder(submission_id, token) as work, _platform_faults_told_apart(work, limits):
         room_checked(work)
         clock = None
         if preview_images:
             preview, clock = preview_run(
-                checkpoint=checkpoint,
+                generator=generator,
                 preview_paths=[content_dir / file_name(image) for image in preview_images],
                 output_dir=work / "preview",
-                contract=contract,
-                limits=limits,
-                device=device,
-                info=report.info,
                 check=lease.check,
             )
             preview_outputs_store(submission, preview_images, {path.stem: path for path in preview.outputs})
         efficiency = efficiency_measured(preview=clock, validation=report, info=report.info)
         run = hidden_run(
-            checkpoint=checkpoint,
+            generator=generator,
             content_paths=content_paths,
             output_dir=work / "outputs",
-            contract=contract,
-            limits=limits,
-            device=device,
-            info=report.info,
             report_progress=lease.progress,
         )
         outputs_by_stem = {path.stem: path for path in run.outputs}

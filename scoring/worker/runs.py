@@ -102,59 +102,67 @@ class ParentCount:
         self._report(min(batches * self.batch_size, max(self.total - 1, 0)), self.total)
 
 
+@dataclasses.dataclass(frozen=True)
+class SandboxedGenerator:
+    """The participant's generator as both runs start it: its ``checkpoint`` (``info``: the header
+    inspected by the validation), the ``contract`` its outputs are checked against, the sandbox's
+    ``limits`` and the ``device``."""
+
+    checkpoint: Path
+    contract: GeneratorContract
+    limits: SandboxLimits
+    device: str
+    info: CheckpointInfo | None
+
+    def run(
+        self,
+        *,
+        inputs: Sequence[Path],
+        output_dir: Path,
+        on_progress: Callable[[int, int], None],
+        batch_size: int | None = None,
+    ) -> RunResult:
+        """One sandboxed run of the generator on ``inputs`` (``batch_size``: the limits' by default)."""
+        return run_generator(
+            checkpoint=self.checkpoint,
+            inputs=list(inputs),
+            output_dir=output_dir,
+            contract=self.contract,
+            limits=self.limits,
+            device=self.device,
+            batch_size=batch_size,
+            info=self.info,
+            on_progress=on_progress,
+        )
+
+
 def preview_run(
     *,
-    checkpoint: Path,
+    generator: SandboxedGenerator,
     preview_paths: Sequence[Path],
     output_dir: Path,
-    contract: GeneratorContract,
-    limits: SandboxLimits,
-    device: str,
-    info: CheckpointInfo | None,
     check: Callable[[], None] | None = None,
 ) -> tuple[RunResult, ParentClock]:
     """Run the generator on the public preview images alone, one image per forward pass, in a sandbox
     of its own. Raises ``GeneratorFailure`` with the child's message (it saw nothing hidden)."""
     clock = ParentClock(then=check)
-    run = run_generator(
-        checkpoint=checkpoint,
-        inputs=list(preview_paths),
-        output_dir=output_dir,
-        contract=contract,
-        limits=limits,
-        device=device,
-        batch_size=1,
-        info=info,
-        on_progress=clock,
-    )
+    run = generator.run(inputs=preview_paths, output_dir=output_dir, batch_size=1, on_progress=clock)
     return run, clock
 
 
 def hidden_run(
     *,
-    checkpoint: Path,
+    generator: SandboxedGenerator,
     content_paths: Sequence[Path],
     output_dir: Path,
-    contract: GeneratorContract,
-    limits: SandboxLimits,
-    device: str,
-    info: CheckpointInfo | None,
     report_progress: Callable[[int, int], None],
 ) -> RunResult:
     """Run the generator on every content image; its outputs are only ever scored. A failure is
     re-raised as :func:`hidden_failure` (a fixed message per code, the child's text kept for organizers)."""
+    limits = generator.limits
     counter = ParentCount(total=len(content_paths), batch_size=limits.batch_size, report=report_progress)
     try:
-        run = run_generator(
-            checkpoint=checkpoint,
-            inputs=list(content_paths),
-            output_dir=output_dir,
-            contract=contract,
-            limits=limits,
-            device=device,
-            info=info,
-            on_progress=counter,
-        )
+        run = generator.run(inputs=content_paths, output_dir=output_dir, on_progress=counter)
     except GeneratorFailure as failure:
         if failure.code in (FailureCode.SANDBOX_UNAVAILABLE, FailureCode.PLATFORM_NO_SPACE):
             raise  # the platform's, retried; its message is the platform's own

@@ -105,22 +105,18 @@ def submission_scores(
             style_dir = image_set_materialise(style_images)
             style_paths = [style_dir / file_name(image) for image in style_images]
             style_hash = content_hash(style_paths)
-            style_set = style_images[0].image_set
+            style = {"image_set": style_images[0].image_set, "style_paths": style_paths, "dataset_hash": style_hash}
         if INCEPTION in needed:
             networks.inception = feature_network(
                 "inception", weights=weights, device=str(device), mode=mode, budget_mb=budget_mb
             )
-            reference = reference_stats_cached(
-                image_set=style_set, style_paths=style_paths, dataset_hash=style_hash, extractor=networks.inception
-            )
+            reference = style_stats_cached(kind=ReferenceStats.Kind.REFERENCE, network=networks.inception, **style)
         per_image = sorted(per_image_for(names))
         if VGG in needed:
             networks.vgg = feature_network("vgg", weights=weights, device=str(device), budget_mb=budget_mb)
         if "gram" in per_image:
             try:
-                style_means = gram_stats_cached(
-                    image_set=style_set, style_paths=style_paths, dataset_hash=style_hash, vgg=networks.vgg
-                )
+                style_means = style_stats_cached(kind=ReferenceStats.Kind.GRAM, network=networks.vgg, **style)
             except MemoryBudgetError as error:  # the style images' size: the organizers' to change
                 raise ScoringError(str(error)) from error
         if LPIPS in needed:
@@ -289,29 +285,20 @@ def _cached_in_storage(
     return value
 
 
-def reference_stats_cached(*, image_set: ImageSet | None, style_paths: Sequence[Path], dataset_hash: str, extractor):
-    """The style set's Inception reference (features, statistics, covariance root), computed once and stored."""
+def style_stats_cached(
+    *, kind: ReferenceStats.Kind, image_set: ImageSet | None, style_paths: Sequence[Path], dataset_hash: str, network
+):
+    """The style set's statistics of ``kind``, computed once by ``network`` and stored: the Inception reference
+    (features, statistics, covariance root) or the mean Gram matrices per VGG-19 style layer."""
+    gram = kind == ReferenceStats.Kind.GRAM  # the cache key and the computation of each kind, in gan_core
+    key_of, compute = (gram_key, style_grams) if gram else (reference_key, reference_features)
     return _cached_in_storage(
         image_set=image_set,
-        key=reference_key(extractor, dataset_hash=dataset_hash, seed=SCORING_SEED),
-        kind=ReferenceStats.Kind.REFERENCE,
+        key=key_of(network, dataset_hash=dataset_hash, seed=SCORING_SEED),
+        kind=kind,
         count=len(style_paths),
-        calibrated=bool(extractor.calibrated),
-        compute=lambda cache: reference_features(
-            style_paths, extractor, seed=SCORING_SEED, cache=cache, dataset_hash=dataset_hash
-        ),
-    )
-
-
-def gram_stats_cached(*, image_set: ImageSet | None, style_paths: Sequence[Path], dataset_hash: str, vgg):
-    """The style set's mean Gram matrices per VGG-19 style layer, computed once and stored."""
-    return _cached_in_storage(
-        image_set=image_set,
-        key=gram_key(vgg, dataset_hash=dataset_hash, seed=SCORING_SEED),
-        kind=ReferenceStats.Kind.GRAM,
-        count=len(style_paths),
-        calibrated=bool(vgg.calibrated),
-        compute=lambda cache: style_grams(style_paths, vgg, seed=SCORING_SEED, cache=cache, dataset_hash=dataset_hash),
+        calibrated=bool(network.calibrated),
+        compute=lambda cache: compute(style_paths, network, seed=SCORING_SEED, cache=cache, dataset_hash=dataset_hash),
     )
 
 
@@ -344,8 +331,9 @@ def _reference_stats_compute_for_set(*, image_set_id: int) -> list[int]:
     extractor = feature_network(
         "inception", weights=weights, device=str(device), mode=PreprocessMode(competition.preprocessing_mode)
     )
-    reference_stats_cached(image_set=image_set, style_paths=paths, dataset_hash=dataset_hash, extractor=extractor)
+    style = {"image_set": image_set, "style_paths": paths, "dataset_hash": dataset_hash}
+    style_stats_cached(kind=ReferenceStats.Kind.REFERENCE, network=extractor, **style)
     if PhaseMetric.Metric.GRAM in metrics:
         vgg = feature_network("vgg", weights=weights, device=str(device))
-        gram_stats_cached(image_set=image_set, style_paths=paths, dataset_hash=dataset_hash, vgg=vgg)
+        style_stats_cached(kind=ReferenceStats.Kind.GRAM, network=vgg, **style)
     return list(ReferenceStats.objects.filter(content_hash=dataset_hash).values_list("id", flat=True))

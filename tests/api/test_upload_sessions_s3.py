@@ -28,6 +28,7 @@ from submissions.upload_sessions import (
     upload_sessions_verify_sweep,
 )
 from tests.submissions.helpers import big_onnx
+from tests.support.sending import sends_recorded
 
 MIB = 1024 * 1024
 
@@ -70,11 +71,7 @@ def bucket(s3_server, settings, tmp_path):
 @pytest.fixture
 def verifications(monkeypatch) -> list[str]:
     """Session ids sent to ``submissions.upload_session_verify`` (nothing reaches a broker)."""
-    calls: list[str] = []
-    monkeypatch.setattr(
-        "submissions.sending.upload_session_verify_send", lambda *, session_id: calls.append(session_id)
-    )
-    return calls
+    return sends_recorded(monkeypatch, "upload_session_verify_send", "session_id")
 
 
 def put(url: str, data: bytes) -> int:

@@ -37,6 +37,7 @@ from tests.support.processes import (
     stop_process_group,
     wait_until,
 )
+from tests.support.sending import sends_recorded
 from tests.support.upload_verifier import upload_verifier  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,8 +85,7 @@ def s3_site(settings, tmp_path, cors_enforcing_s3, upload_verifier, monkeypatch)
     settings.ATELIER_S3_PUBLIC_ENDPOINT_URL = cors_enforcing_s3
     settings.ATELIER_UPLOAD_CHUNK_BYTES = 5 * MIB
     settings.ATELIER_UPLOAD_SESSIONS_DIR = tmp_path / "upload-sessions"
-    scored: list[int] = []
-    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: scored.append(submission_id))
+    scored = sends_recorded(monkeypatch, "submission_send", "submission_id")
     competition = competition_create_for_tests(slug="wood", image_size=16, content_images=4, style_images=2)
     participant_join(competition, user_create("ada"))
     return {"endpoint": cors_enforcing_s3, "bucket": name, "verified": upload_verifier, "scored": scored}

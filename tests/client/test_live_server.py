@@ -26,6 +26,7 @@ from submissions.models import Submission, UploadSession
 from tests.factories import DEFAULT_PASSWORD, competition_create_for_tests, participant_join, score_create, user_create
 from tests.submissions.helpers import pickle_bytes, safetensors_bytes, scored_submission_create
 from tests.support.object_storage import object_keys
+from tests.support.sending import sends_recorded
 from tests.support.upload_verifier import upload_verifier  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,8 +40,7 @@ def isolated_storage(private_root) -> None:
 @pytest.fixture(autouse=True)
 def sent(monkeypatch) -> list[int]:
     """Submission ids sent to the scoring task (no broker)."""
-    calls: list[int] = []
-    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: calls.append(submission_id))
+    calls = sends_recorded(monkeypatch, "submission_send", "submission_id")
     cache.clear()
     yield calls
     cache.clear()

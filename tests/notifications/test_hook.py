@@ -10,17 +10,14 @@ from django.utils import timezone
 
 from scoring import services
 from submissions.models import Submission
+from tests.support.sending import sends_recorded
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def notified(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    monkeypatch.setattr(
-        "submissions.sending.submission_finished_notify_send", lambda *, submission_id: calls.append(submission_id)
-    )
-    return calls
+    return sends_recorded(monkeypatch, "submission_finished_notify_send", "submission_id")
 
 
 @pytest.fixture

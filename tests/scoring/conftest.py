@@ -80,12 +80,4 @@ def make_submission(arena):
     return make
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Record every ``submission_process`` message the scoring services send, instead of sending it."""
-    messages: list[int] = []
-    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: messages.append(submission_id))
-    return messages
-
-
 __all__ = ["GENERATOR_CONFIG", "SCORED_METRICS", "checkpoint_bytes", "submission_row"]

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from scoring.services import reconcile, submission_claim
 from submissions.models import Submission
+from tests.support.sending import sends_recorded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,8 +77,7 @@ def test_two_reconcilers_at_once_send_each_lost_submission_once(make_submission,
 
 def test_manage_py_reconcile_prints_what_it_did(make_submission, monkeypatch, capsys):
     submission = make_submission(enqueued_at=None)
-    messages: list[int] = []
-    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: messages.append(submission_id))
+    messages = sends_recorded(monkeypatch, "submission_send", "submission_id")
 
     call_command("reconcile")
 

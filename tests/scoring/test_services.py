@@ -22,6 +22,7 @@ from scoring.services import (
     submission_release_for_retry,
 )
 from submissions.models import Score, Standing, Submission
+from tests.support.sending import sends_recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -115,10 +116,7 @@ def test_submission_finish_writes_the_scores_and_the_state_once(
     assert rows["public", "fid"].value == 12.5
     assert (rows["public", "fid"].interval_low, rows["public", "fid"].interval_high) == (11.0, 14.0)
     assert rows["public", "fid"].calibrated is False
-    notified: list[int] = []
-    monkeypatch.setattr(
-        "submissions.sending.submission_finished_notify_send", lambda *, submission_id: notified.append(submission_id)
-    )
+    notified = sends_recorded(monkeypatch, "submission_finished_notify_send", "submission_id")
     for callback in callbacks:
         callback()
     assert notified == [submission.pk], (

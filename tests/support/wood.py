@@ -10,6 +10,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import competition_create_for_tests, organizer_create, participant_join, user_create
+from tests.support.sending import sends_recorded
 
 
 @pytest.fixture
@@ -22,9 +23,7 @@ def clean_cache():
 @pytest.fixture
 def sent(monkeypatch) -> list[int]:
     """Submission ids sent to ``scoring.submission_process`` (nothing reaches a broker)."""
-    calls: list[int] = []
-    monkeypatch.setattr("submissions.sending.submission_send", lambda *, submission_id: calls.append(submission_id))
-    return calls
+    return sends_recorded(monkeypatch, "submission_send", "submission_id")
 
 
 @pytest.fixture
