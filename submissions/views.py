@@ -122,7 +122,6 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "competition": competition,
             "phase": phase,
-            "phases": list(competition.phases.all()),
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team) if participation else None,
             "columns": _score_columns(phase, request.user, organizer),
