@@ -73,6 +73,7 @@ def _render(
     )
     shared = {
         "competition": competition,
+        "active": "discussion",
         "organizer": organizer,
         "may_post": organizer or joined,
         "organizer_ids": set(competition.organizers.values_list("pk", flat=True)),

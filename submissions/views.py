@@ -62,6 +62,7 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions/submit.html",
         {
             "competition": competition,
+            "active": "submit",
             "phase": phase,
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team),
@@ -121,6 +122,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions/mine.html",
         {
             "competition": competition,
+            "active": "mine",
             "phase": phase,
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team) if participation else None,
@@ -228,6 +230,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions/compare.html",
         {
             "competition": competition,
+            "active": "compare",
             "phase": phase,
             "comparison": comparison,
             "problem": problem,
