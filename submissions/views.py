@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from competitions.selectors import is_organizer, participation_get
 from competitions.shortcuts import competition_or_http404
@@ -137,6 +138,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             ],
             "finals_used": finals_selected(competition=competition, phase=phase, user=request.user),
             "listed": listed,
+            "pager_query": urlencode({"phase": phase.slug, "state": state, "order": order}),
             "state": state,
             "order": order,
             "states": Submission.State.choices,
