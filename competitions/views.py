@@ -84,6 +84,7 @@ def competition_detail(request: HttpRequest, slug: str, section: str = "overview
     context = {
         "competition": competition,
         "section": section,
+        "active": section,
         "sections": SECTIONS,
         "phases": phases,
         "current_phase": phase_current_in(phases),
@@ -165,6 +166,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404(error.message) from error
     context = {
         "competition": competition,
+        "active": "leaderboard",
         "phases": phases,
         "phase": phase,
         "split": split,

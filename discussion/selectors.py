@@ -6,8 +6,6 @@ requester may see) and filters hidden topics and replies out for everyone but it
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -16,26 +14,9 @@ from competitions.models import Competition
 from competitions.selectors import is_organizer
 from discussion.models import Reply, Topic
 from gan_platform.errors import ApplicationError
+from gan_platform.paging import Page, page_count
 
 PAGE_SIZE = 20
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list: its items, its number (from 1), how many pages and items in all."""
-
-    items: list[Any]
-    number: int
-    pages: int
-    total: int
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
 
 
 def page_number(raw: str | None) -> int:
@@ -56,14 +37,15 @@ def page_number(raw: str | None) -> int:
 
 
 def _page(queryset: QuerySet, number: int, size: int = PAGE_SIZE) -> Page:
+    """Page ``number`` of ``queryset``; one past the last is refused (``not_found``, 404)."""
     total = queryset.count()
-    pages = max(1, math.ceil(total / size))
+    pages = page_count(total=total, size=size)
     if number > pages:
         raise ApplicationError(
             f"There are {pages} page(s); page {number} does not exist.", code="not_found", status=404
         )
     items = list(queryset[(number - 1) * size : number * size])
-    return Page(items=items, number=number, pages=pages, total=total)
+    return Page(items=items, number=number, size=size, total=total)
 
 
 def topics_visible(*, competition: Competition, user: Any) -> QuerySet[Topic]:

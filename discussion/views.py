@@ -6,6 +6,7 @@ rules are in ``discussion.services`` and ``discussion.selectors``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -40,7 +41,10 @@ DONE = {
 }
 
 
-def _topic_or_404(request: HttpRequest, competition: Competition, topic_id: int) -> Topic:
+def _topic_or_404(request: HttpRequest, slug: str, topic_id: int) -> Topic:
+    """The topic ``topic_id`` of the competition ``slug`` (in ``topic.competition``) if the requester
+    may see both, else ``Http404``."""
+    competition = competition_or_http404(request, slug)
     topic = selectors.topic_get(competition=competition, topic_id=topic_id, user=request.user)
     if topic is None:
         raise Http404(f"No topic {topic_id}.")
@@ -48,9 +52,11 @@ def _topic_or_404(request: HttpRequest, competition: Competition, topic_id: int)
     return topic
 
 
-def _page(request: HttpRequest) -> int:
+def _page_or_404(request: HttpRequest, read: Callable[[int], selectors.Page]) -> selectors.Page:
+    """The page ``?page=`` names, read by ``read(number)``; a page that is no number or past the last
+    answers 404."""
     try:
-        return selectors.page_number(request.GET.get("page"))
+        return read(selectors.page_number(request.GET.get("page")))
     except ApplicationError as error:
         raise Http404(error.message) from error
 
@@ -67,6 +73,7 @@ def _render(
     )
     shared = {
         "competition": competition,
+        "active": "discussion",
         "organizer": organizer,
         "may_post": organizer or joined,
         "organizer_ids": set(competition.organizers.values_list("pk", flat=True)),
@@ -74,12 +81,20 @@ def _render(
     return render(request, template, {**shared, **context}, status=status)
 
 
+def _refused(
+    request: HttpRequest, competition: Competition, template: str, error: ApplicationError, **context: Any
+) -> HttpResponse:
+    """A post the services refused: its message, and the page again with what was written (in
+    ``context``), so that nothing typed is lost, under the refusal's status."""
+    messages.error(request, error.message)
+    return _render(request, competition, template, status=error.status, **context)
+
+
 def topic_list(request: HttpRequest, slug: str) -> HttpResponse:
     competition = competition_or_http404(request, slug)
-    try:
-        page = selectors.topic_page(competition=competition, user=request.user, page=_page(request))
-    except ApplicationError as error:
-        raise Http404(error.message) from error
+    page = _page_or_404(
+        request, lambda number: selectors.topic_page(competition=competition, user=request.user, page=number)
+    )
     return _render(request, competition, "discussion/topic_list.html", page=page, form={"title": "", "body": ""})
 
 
@@ -97,12 +112,11 @@ def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
             announcement=request.POST.get("announcement") == "on",
         )
     except ApplicationError as error:
-        messages.error(request, error.message)
-        return _render(
+        return _refused(
             request,
             competition,
             "discussion/topic_list.html",
-            status=error.status,
+            error,
             page=selectors.topic_page(competition=competition, user=request.user),
             form={"title": title, "body": body},
             form_error=error.message,
@@ -112,31 +126,24 @@ def topic_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def topic_detail(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = competition_or_http404(request, slug)
-    topic = _topic_or_404(request, competition, topic_id)
-    try:
-        page = selectors.reply_page(topic=topic, user=request.user, page=_page(request))
-    except ApplicationError as error:
-        raise Http404(error.message) from error
-    return _render(request, competition, "discussion/topic_detail.html", topic=topic, page=page, reply_body="")
+    topic = _topic_or_404(request, slug, topic_id)
+    page = _page_or_404(request, lambda number: selectors.reply_page(topic=topic, user=request.user, page=number))
+    return _render(request, topic.competition, "discussion/topic_detail.html", topic=topic, page=page, reply_body="")
 
 
 @login_required
 @require_POST
 def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = competition_or_http404(request, slug)
-    topic = _topic_or_404(request, competition, topic_id)
+    topic = _topic_or_404(request, slug, topic_id)
     body = request.POST.get("body", "")
     try:
         reply = services.reply_create(topic=topic, user=request.user, body=body)
     except ApplicationError as error:
-        # the page again with the reply as written, so nothing typed is lost
-        messages.error(request, error.message)
-        return _render(
+        return _refused(
             request,
-            competition,
+            topic.competition,
             "discussion/topic_detail.html",
-            status=error.status,
+            error,
             topic=topic,
             page=selectors.reply_page(topic=topic, user=request.user),
             reply_body=body,
@@ -150,8 +157,7 @@ def reply_new(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def topic_moderate(request: HttpRequest, slug: str, topic_id: int) -> HttpResponse:
-    competition = competition_or_http404(request, slug)
-    topic = _topic_or_404(request, competition, topic_id)
+    topic = _topic_or_404(request, slug, topic_id)
     action = request.POST.get("action", "")
     if action not in MODERATION:
         raise Http404(f"No moderation action {action!r}.")

@@ -265,6 +265,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
+
+def _beat_on_default_queue(task: str, *, every: float, expires: int) -> dict:
+    """A beat entry for ``task`` every ``every`` seconds on the default queue; a run not started
+    within ``expires`` seconds is dropped (the next one is due soon after)."""
+    return {"task": task, "schedule": every, "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": expires}}
+
+
 # Seconds a process reuses an anonymous response that its view marked shareable (Cache-Control:
 # public): the public leaderboards (gan_platform.microcache). 0 turns it off (the tests do).
 ATELIER_MICROCACHE_SECONDS = env_float("ATELIER_MICROCACHE_SECONDS", 0.5)
@@ -303,21 +310,13 @@ ATELIER_WORKER_CACHE_MAX_MB = env_int("ATELIER_WORKER_CACHE_MAX_MB", 20480)
 # (seconds; 0: only at start); the create-competition page reads the reports of the last 24 hours.
 ATELIER_WORKER_WEIGHTS_REPORT_S = env_int("ATELIER_WORKER_WEIGHTS_REPORT_S", 3600)
 CELERY_TASK_ROUTES["scoring.reconcile"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
-CELERY_BEAT_SCHEDULE["scoring-reconcile"] = {
-    "task": "scoring.reconcile",
-    "schedule": 60.0,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
-}
-CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = {
-    "task": "submissions.standings_sweep",
-    "schedule": 60.0,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
-}
-CELERY_BEAT_SCHEDULE["submissions-upload-sessions-expire"] = {
-    "task": "submissions.upload_sessions_expire",
-    "schedule": 600.0,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 550},
-}
+CELERY_BEAT_SCHEDULE["scoring-reconcile"] = _beat_on_default_queue("scoring.reconcile", every=60.0, expires=55)
+CELERY_BEAT_SCHEDULE["submissions-standings-sweep"] = _beat_on_default_queue(
+    "submissions.standings_sweep", every=60.0, expires=55
+)
+CELERY_BEAT_SCHEDULE["submissions-upload-sessions-expire"] = _beat_on_default_queue(
+    "submissions.upload_sessions_expire", every=600.0, expires=550
+)
 
 # --- Human judging (judging app, decision 0017) ------------------------------------
 # A vote asks for a ratings refit at most once per this many seconds per phase; the sweep (60 s)
@@ -325,11 +324,7 @@ CELERY_BEAT_SCHEDULE["submissions-upload-sessions-expire"] = {
 ATELIER_RATINGS_DEBOUNCE_SECONDS = env_int("ATELIER_RATINGS_DEBOUNCE_SECONDS", 30)
 # Bootstrap resamples over voters behind every human rating's interval (0: no intervals).
 ATELIER_RATINGS_BOOTSTRAP_RESAMPLES = env_int("ATELIER_RATINGS_BOOTSTRAP_RESAMPLES", 200)
-CELERY_BEAT_SCHEDULE["judging-ratings-sweep"] = {
-    "task": "judging.ratings_sweep",
-    "schedule": 60.0,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
-}
+CELERY_BEAT_SCHEDULE["judging-ratings-sweep"] = _beat_on_default_queue("judging.ratings_sweep", every=60.0, expires=55)
 
 # --- Discussion and notifications (discussion, notifications apps; decision 0016) ----------------
 # Absolute address of the site, for the links in e-mails and webhook payloads (no request there).
@@ -353,11 +348,9 @@ if not 0 <= ATELIER_WEBHOOK_RETRY_BASE_SECONDS <= 600:
         f"ATELIER_WEBHOOK_RETRY_BASE_SECONDS={ATELIER_WEBHOOK_RETRY_BASE_SECONDS} must be from 0 to 600."
     )
 CELERY_TASK_ROUTES["notifications.*"] = {"queue": CELERY_TASK_DEFAULT_QUEUE}
-CELERY_BEAT_SCHEDULE["notifications-phase-events"] = {
-    "task": "notifications.phase_events_sweep",
-    "schedule": 60.0,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
-}
+CELERY_BEAT_SCHEDULE["notifications-phase-events"] = _beat_on_default_queue(
+    "notifications.phase_events_sweep", every=60.0, expires=55
+)
 
 # --- Files ----------------------------------------------------------------------
 # Public media (style reference images, public preview images) has a URL.
@@ -426,11 +419,9 @@ ATELIER_UPLOAD_PART_URL_SECONDS = env_int("ATELIER_UPLOAD_PART_URL_SECONDS", 360
 # S3: a completed upload is verified (SHA-256, checks) by a task on the default queue; a session still
 # verifying this many seconds after its task was sent is sent again by the sweep (its worker died).
 ATELIER_UPLOAD_VERIFY_GRACE_SECONDS = env_int("ATELIER_UPLOAD_VERIFY_GRACE_SECONDS", 300)
-CELERY_BEAT_SCHEDULE["submissions-upload-sessions-verify-sweep"] = {
-    "task": "submissions.upload_sessions_verify_sweep",
-    "schedule": 60.0,
-    "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
-}
+CELERY_BEAT_SCHEDULE["submissions-upload-sessions-verify-sweep"] = _beat_on_default_queue(
+    "submissions.upload_sessions_verify_sweep", every=60.0, expires=55
+)
 ATELIER_S3_PUBLIC_ENDPOINT_URL = env_str("ATELIER_S3_PUBLIC_ENDPOINT_URL") or env_str("ATELIER_S3_ENDPOINT_URL")
 
 # --- Auth, i18n ---------------------------------------------------------------

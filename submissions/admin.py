@@ -30,25 +30,26 @@ class ScoreInline(admin.TabularInline):
         return False
 
 
-def _apply(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet[Submission],
-    action: Callable[[Submission], Any],
-    done: str,
-) -> None:
-    succeeded, refused = 0, []
-    for submission in queryset.select_related("phase__competition"):
-        try:
-            action(submission)
-        except ApplicationError as error:
-            refused.append(f"#{submission.pk}: {error.message}")
-        else:
-            succeeded += 1
-    if succeeded:
-        modeladmin.message_user(request, f"{done}: {succeeded} submission(s).", messages.SUCCESS)
-    for line in refused:
-        modeladmin.message_user(request, line, messages.WARNING)
+def _action(description: str, done: str, call: Callable[[Submission, Any], Any]) -> Callable[..., None]:
+    """An admin action that calls ``call(submission, user)`` (a service) on each selected submission,
+    then reports how many it changed (``done``) and, one by one, what the service refused."""
+
+    @admin.action(description=description)
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        succeeded, refused = 0, []
+        for submission in queryset.select_related("phase__competition"):
+            try:
+                call(submission, request.user)
+            except ApplicationError as error:
+                refused.append(f"#{submission.pk}: {error.message}")
+            else:
+                succeeded += 1
+        if succeeded:
+            modeladmin.message_user(request, f"{done}: {succeeded} submission(s).", messages.SUCCESS)
+        for line in refused:
+            modeladmin.message_user(request, line, messages.WARNING)
+
+    return action
 
 
 @admin.register(Submission)
@@ -92,32 +93,21 @@ class SubmissionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Rerun: back to queued and score again")
-    def rerun(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        _apply(self, request, queryset, lambda s: services.submission_rerun(submission=s, user=request.user), "Rerun")
-
-    @admin.action(description="Cancel (queued or running)")
-    def cancel(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        _apply(
-            self, request, queryset, lambda s: services.submission_cancel(submission=s, user=request.user), "Cancelled"
-        )
-
-    @admin.action(description="Mark as baseline (shown, not ranked)")
-    def mark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        _apply(
-            self,
-            request,
-            queryset,
-            lambda s: services.submission_baseline_set(submission=s, user=request.user, is_baseline=True),
-            "Marked as baseline",
-        )
-
-    @admin.action(description="Unmark baseline (ranked again)")
-    def unmark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        _apply(
-            self,
-            request,
-            queryset,
-            lambda s: services.submission_baseline_set(submission=s, user=request.user, is_baseline=False),
-            "Unmarked as baseline",
-        )
+    rerun = _action(
+        "Rerun: back to queued and score again",
+        "Rerun",
+        lambda s, user: services.submission_rerun(submission=s, user=user),
+    )
+    cancel = _action(
+        "Cancel (queued or running)", "Cancelled", lambda s, user: services.submission_cancel(submission=s, user=user)
+    )
+    mark_baseline = _action(
+        "Mark as baseline (shown, not ranked)",
+        "Marked as baseline",
+        lambda s, user: services.submission_baseline_set(submission=s, user=user, is_baseline=True),
+    )
+    unmark_baseline = _action(
+        "Unmark baseline (ranked again)",
+        "Unmarked as baseline",
+        lambda s, user: services.submission_baseline_set(submission=s, user=user, is_baseline=False),
+    )

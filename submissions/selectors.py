@@ -29,6 +29,7 @@ from competitions.models import Competition, DatasetImage, Participation, Phase,
 from competitions.selectors import is_organizer, phase_current, preview_images
 from gan_core.metrics.registry import METRICS as METRIC_REGISTRY
 from gan_platform.errors import ApplicationError
+from gan_platform.paging import Page
 from gan_platform.storages import private_storage
 from submissions.models import Score, Submission
 
@@ -48,7 +49,6 @@ __all__ = [
     "split_visible",
     "submission_get",
     "SUBMISSION_ORDERS",
-    "SubmissionPage",
     "competition_activity",
     "finals_selected",
     "submission_list",
@@ -255,18 +255,6 @@ def submission_get(*, submission_id: int, user: Any) -> Submission | None:
 SUBMISSIONS_PAGE_SIZE = 50
 
 
-@dataclass(frozen=True)
-class SubmissionPage:
-    items: list[Submission]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-
 def _submissions_mine(*, competition: Competition, phase: Phase | None, user: Any) -> QuerySet[Submission]:
     if not getattr(user, "is_authenticated", False):
         return Submission.objects.none()
@@ -292,7 +280,7 @@ def submission_list(
     page_size: int = SUBMISSIONS_PAGE_SIZE,
     state: str | None = None,
     order: str = "newest",
-) -> SubmissionPage:
+) -> Page[Submission]:
     """One page of the submissions of the requester's team in ``competition`` (one ``phase`` or
     all) and the team-less baselines they submitted, with their total. Anonymous users get
     nothing; a page after the last is empty.
@@ -337,7 +325,7 @@ def submission_list(
     chosen = list(queryset.order_by(*ordering).values_list("pk", flat=True)[offset : offset + page_size])
     found = {item.pk: item for item in _submissions_with_details().filter(pk__in=chosen)}
     items = [found[pk] for pk in chosen if pk in found]
-    return SubmissionPage(items=items, total=total, page=page, page_size=page_size)
+    return Page(items=items, number=page, size=page_size, total=total)
 
 
 def _ranking_metric_visible(*, phase: Phase | None, user: Any) -> PhaseMetric:

@@ -152,32 +152,30 @@ def _quota_require(*, phase: Phase, team: Team, now: Any) -> None:
             extra={"running": counts.running, "max_running": phase.max_running},
         )
     if phase.total_quota is not None and counts.used_total >= phase.total_quota:
-        raise ApplicationError(
-            f"Team {team.name!r} has used its total quota of {phase.total_quota} submissions in phase "
-            f"{phase.slug!r}; it does not reset.",
-            code="quota_exceeded",
-            status=429,
-            extra={
-                "quota": "total",
-                "total_quota": phase.total_quota,
-                "used_total": counts.used_total,
-                "resets_at": None,
-            },
+        raise _quota_exceeded(
+            team=team, phase=phase, quota="total", limit=phase.total_quota, used=counts.used_total, resets_at=None
         )
     if counts.used_today >= phase.daily_quota:
         resets_at = counts.resets_at.isoformat().replace("+00:00", "Z")
-        raise ApplicationError(
-            f"Team {team.name!r} has used its daily quota of {phase.daily_quota} submissions in phase "
-            f"{phase.slug!r}; it resets at 00:00 UTC ({resets_at}).",
-            code="quota_exceeded",
-            status=429,
-            extra={
-                "quota": "daily",
-                "daily_quota": phase.daily_quota,
-                "used_today": counts.used_today,
-                "resets_at": resets_at,
-            },
+        raise _quota_exceeded(
+            team=team, phase=phase, quota="daily", limit=phase.daily_quota, used=counts.used_today, resets_at=resets_at
         )
+
+
+def _quota_exceeded(
+    *, team: Team, phase: Phase, quota: str, limit: int, used: int, resets_at: str | None
+) -> ApplicationError:
+    """The refusal of a team whose ``total`` or ``daily`` quota is used up; its ``extra`` names the
+    quota, its size (``total_quota`` or ``daily_quota``), the count (``used_total`` or
+    ``used_today``) and when it resets (never for the total)."""
+    used_key = "used_total" if quota == "total" else "used_today"
+    when = "it does not reset" if resets_at is None else f"it resets at 00:00 UTC ({resets_at})"
+    return ApplicationError(
+        f"Team {team.name!r} has used its {quota} quota of {limit} submissions in phase {phase.slug!r}; {when}.",
+        code="quota_exceeded",
+        status=429,
+        extra={"quota": quota, f"{quota}_quota": limit, used_key: used, "resets_at": resets_at},
+    )
 
 
 def _sha256_and_size(uploaded_file: UploadedFile) -> tuple[str, int]:

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from competitions.selectors import is_organizer, participation_get
 from competitions.shortcuts import competition_or_http404
@@ -62,6 +63,7 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions/submit.html",
         {
             "competition": competition,
+            "active": "submit",
             "phase": phase,
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team),
@@ -121,8 +123,8 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions/mine.html",
         {
             "competition": competition,
+            "active": "mine",
             "phase": phase,
-            "phases": list(competition.phases.all()),
             "participation": participation,
             "quota": quota_get(phase=phase, team=participation.team) if participation else None,
             "columns": _score_columns(phase, request.user, organizer),
@@ -136,6 +138,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             ],
             "finals_used": finals_selected(competition=competition, phase=phase, user=request.user),
             "listed": listed,
+            "pager_query": urlencode({"phase": phase.slug, "state": state, "order": order}),
             "state": state,
             "order": order,
             "states": Submission.State.choices,
@@ -229,6 +232,7 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions/compare.html",
         {
             "competition": competition,
+            "active": "compare",
             "phase": phase,
             "comparison": comparison,
             "problem": problem,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from competitions.templatetags.atelier import compact_since
 from submissions.leaderboards import baseline_short_name
 from submissions.models import Submission
-from tests.factories import DEFAULT_PASSWORD, user_create
+from tests.factories import DEFAULT_PASSWORD, submission_new, user_create
 from tests.pages.test_participant_pages import scored_submission, two_teams_scored
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +170,24 @@ def test_before_joining_the_submit_and_mine_tabs_lead_to_the_join_step(client, b
     # once joined, the tabs are back
     login(client, board["alice"])
     assert ">My submissions</a>" in client.get("/c/wood/leaderboard/").content.decode()
+
+
+def test_my_submissions_pages_fifty_at_a_time_and_answers_a_page_past_the_last_empty(client, board):
+    # given alice's team with 2 + 49 submissions: two pages
+    phase = board["competition"].phases.get()
+    Submission.objects.bulk_create(
+        [submission_new(phase, board["first"].team, board["alice"], state=Submission.State.FAILED) for _ in range(49)]
+    )
+    login(client, board["alice"])
+    # when
+    first = client.get("/c/wood/submissions/").content.decode()
+    second = client.get("/c/wood/submissions/?page=2").content.decode()
+    past = client.get("/c/wood/submissions/?page=3")
+    # then
+    assert '<li aria-current="page">Page 1 of 2 (51 submissions)</li>' in first
+    assert 'rel="next" href="?phase=main&amp;state=&amp;order=newest&amp;page=2">Next</a>' in first
+    assert 'rel="prev"' not in first
+    assert '<li aria-current="page">Page 2 of 2 (51 submissions)</li>' in second
+    assert 'rel="prev" href="?phase=main&amp;state=&amp;order=newest&amp;page=1">Previous</a>' in second
+    assert 'rel="next"' not in second
+    assert past.status_code == 200 and 'class="num" data-value=' not in past.content.decode()
