@@ -28,7 +28,7 @@ from competitions.selectors import (
 )
 from competitions.services import participation_join
 from competitions.shortcuts import competition_or_http404
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, refused_as_page_not_found
 from submissions.charts import history_chart_svg
 from submissions.leaderboards import (
     etag_matches,
@@ -160,10 +160,8 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     split = request.GET.get("split", "public")
     if split not in ("public", "private"):
         raise Http404("The split is public or private.")
-    try:
+    with refused_as_page_not_found():
         page, page_size = page_params(request.GET.get("page"), request.GET.get("page_size"))
-    except ApplicationError as error:
-        raise Http404(error.message) from error
     context = {
         "competition": competition,
         "active": "leaderboard",
@@ -195,10 +193,8 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
                 response = HttpResponse(status=304)
                 response["ETag"] = etag
                 return response
-            try:
+            with refused_as_page_not_found():
                 board = leaderboard_page(view, page=page, page_size=page_size)
-            except ApplicationError as error:
-                raise Http404(error.message) from error
             etag = leaderboard_etag(view, version=board["version"], variant=variant)
             current = board["version"] == view.version
             context["board"] = board

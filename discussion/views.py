@@ -21,7 +21,7 @@ from competitions.selectors import is_organizer
 from competitions.shortcuts import competition_or_http404
 from discussion import selectors, services
 from discussion.models import Topic
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, refused_as_page_not_found
 
 MODERATION = {
     "hide": {"hidden": True},
@@ -55,10 +55,8 @@ def _topic_or_404(request: HttpRequest, slug: str, topic_id: int) -> Topic:
 def _page_or_404(request: HttpRequest, read: Callable[[int], selectors.Page]) -> selectors.Page:
     """The page ``?page=`` names, read by ``read(number)``; a page that is no number or past the last
     answers 404."""
-    try:
+    with refused_as_page_not_found():
         return read(selectors.page_number(request.GET.get("page")))
-    except ApplicationError as error:
-        raise Http404(error.message) from error
 
 
 def _render(

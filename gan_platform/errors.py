@@ -15,6 +15,8 @@ is ``{}`` otherwise; ``extra`` of an ApplicationError is merged into ``error``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -25,7 +27,7 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-__all__ = ["ApplicationError", "error_body", "exception_handler", "found_or_not_found"]
+__all__ = ["ApplicationError", "error_body", "exception_handler", "found_or_not_found", "refused_as_page_not_found"]
 
 NOT_FOUND_MESSAGE = "Not found: check the address, and that you are logged in as someone who may see it."
 
@@ -63,6 +65,19 @@ def found_or_not_found(found: _T | None, message: str) -> _T:
     if found is None:
         raise ApplicationError(message, code="not_found", status=404)
     return found
+
+
+@contextmanager
+def refused_as_page_not_found() -> Iterator[None]:
+    """For HTML pages: an :class:`ApplicationError` raised inside answers Django's 404 with its message.
+
+    A page has no JSON error to show, so a lookup or a query parameter a service refuses (no such
+    phase, a page past the last) is a page that is not there; the API renders the same error itself.
+    """
+    try:
+        yield
+    except ApplicationError as error:
+        raise Http404(error.message) from error
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from competitions.models import Competition, Phase
 from competitions.selectors import is_organizer
 from competitions.shortcuts import competition_or_http404, organized_or_http404
 from gan_core.metrics.registry import METRICS
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, refused_as_page_not_found
 from judging.models import JudgingConfig
 from judging.selectors import EXPORT_FIELDS, judging_config_get, ratings_table, vote_rows, voter_check
 from judging.services import judging_config_set
@@ -28,10 +28,8 @@ from submissions.selectors import phase_resolve
 
 
 def _phase(request: HttpRequest, competition: Competition) -> Phase:
-    try:
+    with refused_as_page_not_found():
         return phase_resolve(competition=competition, slug=request.GET.get("phase"))
-    except ApplicationError as error:
-        raise Http404(error.message) from None
 
 
 @login_required

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 
 from competitions.selectors import is_organizer, participation_get
 from competitions.shortcuts import competition_or_http404
-from gan_platform.errors import ApplicationError
+from gan_platform.errors import ApplicationError, refused_as_page_not_found
 from submissions import upload_bytes
 from submissions.comparisons import comparison_candidates, comparison_get, comparison_ids_parse
 from submissions.leaderboards import leaderboard_place
@@ -38,10 +38,8 @@ EFFICIENCY_METRICS = ("latency", "parameters")
 
 
 def _phase_or_404(competition, slug: str | None):
-    try:
+    with refused_as_page_not_found():
         return phase_resolve(competition=competition, slug=slug)
-    except ApplicationError as error:
-        raise Http404(error.message) from error
 
 
 @login_required
@@ -109,12 +107,10 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             raise ValueError
     except ValueError as error:
         raise Http404("No such page of submissions.") from error
-    try:
+    with refused_as_page_not_found():
         listed = submission_list(
             competition=competition, phase=phase, user=request.user, page=page, state=state or None, order=order
         )
-    except ApplicationError as error:
-        raise Http404(error.message) from error
     submissions = listed.items
     positions = queue_positions(submissions)
     organizer = is_organizer(competition=competition, user=request.user)

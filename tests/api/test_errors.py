@@ -18,7 +18,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from competitions.models import Phase
-from gan_platform.errors import ApplicationError, found_or_not_found
+from gan_platform.errors import ApplicationError, found_or_not_found, refused_as_page_not_found
 from submissions.models import Submission
 from tests.factories import user_create
 from tests.submissions.helpers import pickle_bytes, safetensors_bytes, scored_submission_create
@@ -252,3 +252,30 @@ def test_a_lookup_that_found_nothing_answers_not_found_with_its_message():
     assert found == 0
     error = assert_error(call(raised.value), 404, "not_found")
     assert error["message"] == "No submission 7 that you may see."
+
+
+def test_a_page_answers_a_refused_lookup_with_a_404_that_keeps_the_message():
+    # given a page's lookup that a service refuses, and one that succeeds
+    def refused_lookup():
+        raise ApplicationError("No phase 'final' in woodcuts; its phases are: dev.", code="not_found", status=404)
+
+    # when each runs inside the pages' refusal
+    with pytest.raises(Http404) as raised:
+        with refused_as_page_not_found():
+            refused_lookup()
+    with refused_as_page_not_found():
+        found = "dev"
+
+    # then the refusal is Django's 404 with the service's own message, chained to it; success passes
+    assert str(raised.value) == "No phase 'final' in woodcuts; its phases are: dev."
+    assert isinstance(raised.value.__cause__, ApplicationError)
+    assert found == "dev"
+
+
+def test_a_page_lets_every_other_error_through():
+    # given an error that is not an application's refusal (a bug, say)
+    # when it is raised inside the pages' refusal
+    # then it is not turned into a 404 that would hide it
+    with pytest.raises(KeyError):
+        with refused_as_page_not_found():
+            raise KeyError("phase")
